@@ -1,0 +1,92 @@
+"""The one place that decides what a user may see. Every view, export, API and task scopes through here."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+ROLE_STAFF = "staff"
+ROLE_MANAGER = "manager"
+ROLE_ADMIN = "admin"
+ROLES = (ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN)
+
+
+def role_of(user) -> str | None:
+    """The user's role: admin, manager or staff (the strongest group they are in); None for anyone else."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return ROLE_ADMIN
+    names = {g.name for g in user.groups.all()}
+    for role in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF):
+        if role in names:
+            return role
+    return None
+
+
+def scope_of(user):
+    """The user's UserScope row, or None (superusers have none and see everything)."""
+    if not user.is_authenticated:
+        return None
+    return getattr(user, "scope", None)
+
+
+def scope_filter(user, *, province_field: str | None = None, unit_field: str | None = None) -> Q:
+    """A Q object that keeps only the rows `user` may see.
+
+    `province_field` is the lookup path from the model to its province id (e.g. "unit__province"),
+    `unit_field` the path to its unit id. A province-wide user is limited by province; a user tied to one unit by
+    that unit when the model has one. A user without a scope (and not a superuser) sees nothing.
+    """
+    if user.is_authenticated and user.is_active and user.is_superuser:
+        return Q()
+    scope = scope_of(user)
+    if scope is None or role_of(user) is None:
+        return Q(pk__in=[])
+    q = Q()
+    if province_field:
+        q &= Q(**{f"{province_field}_id": scope.province_id})
+    if scope.unit_id and unit_field:
+        # "self_unit" means the rows are units themselves.
+        lookup = "pk" if unit_field == "self_unit" else f"{unit_field}_id"
+        q &= Q(**{lookup: scope.unit_id})
+    return q
+
+
+def scope_queryset(qs: QuerySet, user, *, province_field: str | None = None, unit_field: str | None = None) -> QuerySet:
+    return qs.filter(scope_filter(user, province_field=province_field, unit_field=unit_field))
+
+
+def visible_units(user):
+    """District-level units the user may see: their province's, or only their own unit."""
+    from districts.models import District
+
+    return scope_queryset(District.objects.all(), user, province_field="province", unit_field="self_unit")
+
+
+def visible_provinces(user):
+    from districts.models import Province
+
+    if user.is_authenticated and user.is_superuser:
+        return Province.objects.all()
+    scope = scope_of(user)
+    if scope is None or role_of(user) is None:
+        return Province.objects.none()
+    return Province.objects.filter(pk=scope.province_id)
+
+
+def visible_campaigns(user):
+    from campaigns.models import Campaign
+
+    return scope_queryset(Campaign.objects.all(), user, province_field="province")
+
+
+def visible_enrollments(user):
+    from participants.models import Enrollment
+
+    return scope_queryset(Enrollment.objects.all(), user, province_field="unit__province", unit_field="unit")
+
+
+def visible_communes(user):
+    from districts.models import Commune
+
+    return scope_queryset(Commune.objects.all(), user, province_field="district__province", unit_field="district")

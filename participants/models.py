@@ -1,0 +1,227 @@
+"""People in the two voluntary schemes, their enrollments, and the organisations that collect their payments."""
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from districts.models import Commune, District, Province
+
+
+class Scheme(models.TextChoices):
+    VSI = "vsi", _("Voluntary social insurance")
+    HI_FAMILY = "hi_family", _("Family health insurance")
+
+
+class EnrollmentKind(models.TextChoices):
+    NEW = "new", _("New")
+    RESUMED = "resumed", _("Resumed")
+    RENEWAL = "renewal", _("Renewal")
+
+
+# Months a payment may cover: VSI monthly, quarterly, 6 or 12 months, or whole years in advance up to 5;
+# family health insurance cards run for 12 months.
+VSI_MONTHS = (1, 3, 6, 12, 24, 36, 48, 60)
+HI_FAMILY_MONTHS = (12,)
+ALLOWED_MONTHS = {Scheme.VSI: VSI_MONTHS, Scheme.HI_FAMILY: HI_FAMILY_MONTHS}
+
+
+def add_months(day: datetime.date, months: int) -> datetime.date:
+    """The same day `months` later, clamped to the month's last day (31 Jan + 1 month = 28/29 Feb)."""
+    import calendar
+
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return datetime.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+class CollectionOrganisation(models.Model):
+    """A collection service organisation (post office, cooperative, commune service point) under contract."""
+
+    class Kind(models.TextChoices):
+        POST_OFFICE = "post_office", _("Post office")
+        COOPERATIVE = "cooperative", _("Cooperative")
+        COMMUNE_POINT = "commune_point", _("Commune service point")
+        OTHER = "other", _("Other")
+
+    province = models.ForeignKey(
+        Province, on_delete=models.PROTECT, related_name="collection_organisations", verbose_name=_("province")
+    )
+    unit = models.ForeignKey(
+        District,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="collection_organisations",
+        verbose_name=_("unit"),
+    )
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.OTHER)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("collection organisation")
+        verbose_name_plural = _("collection organisations")
+
+    def __str__(self):
+        return self.name
+
+
+class CollectionAgent(models.Model):
+    """A collection agent (nhân viên thu) working for one collection organisation."""
+
+    organisation = models.ForeignKey(
+        CollectionOrganisation,
+        on_delete=models.PROTECT,
+        related_name="agents",
+        verbose_name=_("collection organisation"),
+    )
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    full_name = models.CharField(_("full name"), max_length=120)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("collection agent")
+        verbose_name_plural = _("collection agents")
+
+    def __str__(self):
+        return f"{self.full_name} ({self.code})"
+
+
+class Participant(models.Model):
+    """A person, identified for life by a 10-digit social insurance number."""
+
+    class Gender(models.TextChoices):
+        MALE = "male", _("Male")
+        FEMALE = "female", _("Female")
+
+    class Occupation(models.TextChoices):
+        FARMER = "farmer", _("Farmer")
+        TRADER = "trader", _("Small trader")
+        CRAFT = "craft", _("Craft or small workshop")
+        FREELANCE = "freelance", _("Freelance worker")
+        DRIVER = "driver", _("Driver or delivery")
+        HOMEMAKER = "homemaker", _("Homemaker")
+        STUDENT = "student", _("Student")
+        OTHER = "other", _("Other")
+
+    class Income(models.TextChoices):
+        UNDER_3M = "lt3", _("Under 3 million ₫")
+        FROM_3_TO_6M = "3to6", _("3–6 million ₫")
+        FROM_6_TO_10M = "6to10", _("6–10 million ₫")
+        OVER_10M = "gt10", _("Over 10 million ₫")
+        UNKNOWN = "unknown", _("Unknown")
+
+    si_number = models.CharField(_("social insurance number"), max_length=10, unique=True)
+    full_name = models.CharField(_("full name"), max_length=120)
+    date_of_birth = models.DateField(_("date of birth"))
+    gender = models.CharField(_("gender"), max_length=8, choices=Gender.choices)
+    commune = models.ForeignKey(
+        Commune, on_delete=models.PROTECT, null=True, blank=True, related_name="participants", verbose_name=_("commune")
+    )
+    occupation = models.CharField(
+        _("occupation group"), max_length=16, choices=Occupation.choices, default=Occupation.OTHER
+    )
+    income_bracket = models.CharField(_("income bracket"), max_length=8, choices=Income.choices, default=Income.UNKNOWN)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["si_number"]
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(si_number__regex=r"^[0-9]{10}$"), name="participant_si_number_10_digits"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.full_name} ({self.si_number})"
+
+
+class Enrollment(models.Model):
+    """One payment that brings a participant into (or keeps them in) a scheme for a coverage period.
+
+    Its kind (new, resumed, renewal) is derived from the participant's earlier coverage in the same scheme by the
+    service that records it, never typed by staff.
+    """
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("participant")
+    )
+    scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
+    kind = models.CharField(_("kind"), max_length=8, choices=EnrollmentKind.choices)
+    enrolled_on = models.DateField(_("date recorded"))
+    coverage_start = models.DateField(_("coverage start"))
+    coverage_end = models.DateField(_("coverage end"), help_text=_("First day no longer covered."))
+    months = models.PositiveSmallIntegerField(_("months paid"))
+    unit = models.ForeignKey(District, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("unit"))
+    commune = models.ForeignKey(
+        Commune, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("commune")
+    )
+    organisation = models.ForeignKey(
+        CollectionOrganisation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrollments",
+        verbose_name=_("collection organisation"),
+    )
+    agent = models.ForeignKey(
+        CollectionAgent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="enrollments",
+        verbose_name=_("collection agent"),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-enrolled_on", "-id"]
+        verbose_name = _("enrollment")
+        verbose_name_plural = _("enrollments")
+        constraints = [
+            models.CheckConstraint(condition=Q(months__gt=0) & Q(months__lte=60), name="enrollment_months_1_to_60"),
+            models.CheckConstraint(
+                condition=Q(coverage_end__gt=models.F("coverage_start")), name="enrollment_coverage_end_after_start"
+            ),
+            models.CheckConstraint(condition=Q(scheme__in=Scheme.values), name="enrollment_scheme_valid"),
+            models.CheckConstraint(condition=Q(kind__in=EnrollmentKind.values), name="enrollment_kind_valid"),
+            models.UniqueConstraint(
+                fields=["participant", "scheme", "coverage_start"], name="enrollment_one_start_per_person_scheme"
+            ),
+        ]
+        indexes = [
+            # The attainment engine's GROUP BY reads only this index (covering): unit, scheme, day, kind.
+            models.Index(fields=["unit", "scheme", "enrolled_on", "kind"], name="enrollment_unit_scheme_day"),
+            models.Index(fields=["participant", "scheme", "coverage_start"], name="enrollment_person_scheme"),
+            models.Index(fields=["commune", "enrolled_on"], name="enrollment_commune_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.participant} – {self.get_scheme_display()} {self.coverage_start:%d/%m/%Y}"
+
+    @property
+    def counts_as_growth(self):
+        return self.kind in (EnrollmentKind.NEW, EnrollmentKind.RESUMED)

@@ -1,0 +1,1 @@
+"""Snapshot tables written by the attainment engine and read by the dashboards (see reports/engine.py)."""
