@@ -15,4 +15,5 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("enrollments/", include("participants.urls")),
     path("reports/", include("reports.urls")),
+    path("api/v1/", include("reports.api_urls")),
 ]
