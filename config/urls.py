@@ -6,7 +6,6 @@ from districts import views as district_views
 
 urlpatterns = [
     path("", district_views.home, name="home"),
-    path("healthz", district_views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -30,12 +30,3 @@ def home(request):
         return redirect(target)
     links = [{"url": reverse("admin:index"), "label": _("Administration")}] if role == ROLE_ADMIN else []
     return render(request, "districts/home.html", {"links": links})
-
-
-def healthz(request):
-    from django.db import connection
-    from django.http import JsonResponse
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
