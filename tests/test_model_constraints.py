@@ -64,12 +64,11 @@ def test_a_unit_and_the_province_may_each_have_a_target_for_the_same_scheme():
 
 def test_it_refuses_a_negative_target():
     campaign = CampaignFactory()
-    with connection.cursor() as cursor:
-        with pytest.raises(IntegrityError), transaction.atomic():
-            cursor.execute(
-                "INSERT INTO campaigns_target (campaign_id, unit_id, scheme, value) VALUES (%s, NULL, 'vsi', -1)",
-                [campaign.pk],
-            )
+    with connection.cursor() as cursor, pytest.raises(IntegrityError), transaction.atomic():
+        cursor.execute(
+            "INSERT INTO campaigns_target (campaign_id, unit_id, scheme, value) VALUES (%s, NULL, 'vsi', -1)",
+            [campaign.pk],
+        )
 
 
 def test_it_refuses_an_unknown_scheme_on_a_target():
