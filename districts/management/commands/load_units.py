@@ -112,5 +112,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         result = units_load(path=file)
         elapsed = time.monotonic() - started
-        parts = ", ".join(f"{name}: {created} created, {updated} updated" for name, (created, updated) in result.items())
+        parts = ", ".join(
+            f"{name}: {created} created, {updated} updated" for name, (created, updated) in result.items()
+        )
         self.stdout.write(self.style.SUCCESS(f"Loaded administrative units in {elapsed:.1f} s ({parts})."))
