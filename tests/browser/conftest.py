@@ -1,0 +1,130 @@
+"""Playwright (Python) with Debian's Chromium against pytest-django's live server.
+
+Skipped when Chromium is not installed, unless REQUIRE_BROWSER_TESTS=1 (CI installs it and sets that), in which case
+a missing browser fails the run. Every page a test opens is watched: a request to anything but the live server fails
+the test (no CDN, no fonts from elsewhere).
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+AXE_JS = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--screenshots-dir", default="test-results/screenshots", help="where browser tests save PNGs")
+
+
+def pytest_collection_modifyitems(config, items):
+    if CHROMIUM:
+        return
+    if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
+        raise pytest.UsageError("REQUIRE_BROWSER_TESTS=1 but Chromium is not installed (apt-get install -y chromium)")
+    skip = pytest.mark.skip(reason="Chromium is not installed (apt-get install -y chromium)")
+    for item in items:
+        if "tests/browser" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir(request):
+    path = Path(request.config.getoption("--screenshots-dir"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_settings(settings):
+    # The live server speaks plain HTTP; secure cookies would never come back from the browser.
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.DEBUG = False
+    return settings
+
+
+class Session:
+    """One browser context (viewport and language) with a watch on every request it makes."""
+
+    def __init__(self, browser, live_server, *, viewport, language, screenshots_dir, name):
+        self.base = live_server.url
+        self.context = browser.new_context(viewport=viewport, locale="vi-VN" if language == "vi" else "en-US")
+        self.context.add_cookies([{"name": "django_language", "value": language, "url": self.base}])
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.external = []
+        self.page.on("request", self._watch)
+        self.language = language
+        self.screenshots_dir = screenshots_dir
+        self.name = name
+
+    def _watch(self, request):
+        if not request.url.startswith(self.base) and not request.url.startswith(("data:", "blob:", "about:")):
+            self.external.append(request.url)
+
+    def go(self, path):
+        self.page.goto(self.base + path)
+        return self.page
+
+    def login(self, username, password):
+        self.go("/accounts/login/")
+        self.page.fill("#id_username", username)
+        self.page.fill("#id_password", password)
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_load_state("networkidle")
+
+    def screenshot(self, label):
+        path = self.screenshots_dir / f"{self.name}-{label}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def axe_violations(self, impacts=("serious", "critical")):
+        self.page.add_script_tag(content=AXE_JS)
+        result = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+        return [
+            f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"]
+            if v["impact"] in impacts
+        ]
+
+
+@pytest.fixture(params=["desktop-vi", "desktop-en", "phone-vi", "phone-en"])
+def browser_session(request, chromium, live_server, browser_settings, screenshots_dir):
+    size, language = request.param.split("-")
+    session = Session(
+        chromium,
+        live_server,
+        viewport=DESKTOP if size == "desktop" else PHONE,
+        language=language,
+        screenshots_dir=screenshots_dir,
+        name=f"{request.node.originalname}-{request.param}",
+    )
+    yield session
+    session.context.close()
+    assert session.external == [], f"the page asked for outside resources: {session.external}"
