@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class ReportsConfig(AppConfig):
     name = "reports"
     verbose_name = _("Reports")
+
+    def ready(self):
+        from participants.signals import enrollments_changed
+        from reports.tasks import on_enrollments_changed
+
+        enrollments_changed.connect(on_enrollments_changed, dispatch_uid="reports.refresh_on_enrollment_change")

@@ -1,1 +1,217 @@
 """Snapshot tables written by the attainment engine and read by the dashboards (see reports/engine.py)."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from campaigns.models import Campaign
+from districts.models import District
+from participants.models import Scheme
+
+
+class RecomputeRun(models.Model):
+    """One run of the engine: what it covered, when it ran, how long it took, what it wrote, how it ended."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+
+    class Kind(models.TextChoices):
+        FULL = "full", _("Full")
+        INCREMENTAL = "incremental", _("Incremental")
+
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="recompute_runs",
+        verbose_name=_("campaign"),
+        help_text=_("Empty for a run over every campaign."),
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.FULL)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    as_of = models.DateField(_("as of"), null=True, blank=True)
+    queued_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    duration_seconds = models.FloatField(_("duration (seconds)"), null=True, blank=True)
+    total_rows = models.PositiveIntegerField(_("total rows written"), default=0)
+    daily_rows = models.PositiveIntegerField(_("daily rows written"), default=0)
+    steps_done = models.PositiveIntegerField(_("steps done"), default=0)
+    steps_total = models.PositiveIntegerField(_("steps in all"), default=0)
+    error = models.TextField(_("error"), blank=True)
+    started_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("started by")
+    )
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        verbose_name = _("recompute run")
+        verbose_name_plural = _("recompute runs")
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.campaign or ''} {self.get_status_display()} {self.queued_at:%d/%m/%Y %H:%M}"
+
+    @property
+    def progress_pct(self):
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.steps_total:
+            return 0
+        return min(100, round(100 * self.steps_done / self.steps_total))
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+class AttainmentTotal(models.Model):
+    """Every figure of one campaign × unit × scheme as of a date; the unit is empty for the province as a whole."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="attainment_totals", verbose_name=_("campaign")
+    )
+    unit = models.ForeignKey(
+        District,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attainment_totals",
+        verbose_name=_("unit"),
+    )
+    scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
+    as_of = models.DateField(_("as of"))
+    computed_at = models.DateTimeField(_("computed at"))
+    run = models.ForeignKey(RecomputeRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+
+    target = models.PositiveIntegerField(_("target"), default=0)
+    has_target = models.BooleanField(_("has a target"), default=False)
+    enrolled = models.PositiveIntegerField(_("enrolled"), default=0)
+    new = models.PositiveIntegerField(_("new"), default=0)
+    resumed = models.PositiveIntegerField(_("resumed"), default=0)
+    # What the target is measured against: `enrolled` for a window campaign, `active` for one on the stock.
+    achieved = models.PositiveIntegerField(_("achieved"), default=0)
+    attained_pct = models.DecimalField(_("attained %"), max_digits=12, decimal_places=2, null=True, blank=True)
+    remaining = models.PositiveIntegerField(_("remaining"), default=0)
+    days_left = models.PositiveIntegerField(_("days left"), default=0)
+    days_elapsed = models.PositiveIntegerField(_("days elapsed"), default=0)
+    required_daily_pace = models.DecimalField(
+        _("required daily pace"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    current_daily_pace = models.DecimalField(_("current daily pace"), max_digits=14, decimal_places=2, default=0)
+    projected_at_end = models.DecimalField(_("projected at end"), max_digits=16, decimal_places=2, default=0)
+    on_track = models.BooleanField(_("on track"), default=False)
+    rank_enrolled = models.PositiveIntegerField(_("rank by enrolled"), null=True, blank=True)
+    rank_attained = models.PositiveIntegerField(_("rank by attained %"), null=True, blank=True)
+
+    # Campaigns on the stock: active participants on the date and the comparisons.
+    active = models.PositiveIntegerField(_("active participants"), null=True, blank=True)
+    active_prev_month_end = models.PositiveIntegerField(null=True, blank=True)
+    active_prev_year_end = models.PositiveIntegerField(null=True, blank=True)
+    active_same_day_last_year = models.PositiveIntegerField(null=True, blank=True)
+    active_before_start = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["campaign", "scheme", "rank_enrolled", "unit__code"]
+        verbose_name = _("attainment figure")
+        verbose_name_plural = _("attainment figures")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "unit", "scheme"],
+                condition=Q(unit__isnull=False),
+                name="attainment_one_per_campaign_unit_scheme",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "scheme"],
+                condition=Q(unit__isnull=True),
+                name="attainment_one_province_row_per_campaign_scheme",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} – {self.unit or _('province')} – {self.scheme}: {self.achieved}/{self.target}"
+
+    @staticmethod
+    def _change(now, then):
+        if now is None or then is None:
+            return None
+        return now - then
+
+    @staticmethod
+    def _change_pct(now, then):
+        from decimal import ROUND_HALF_UP, Decimal
+
+        if now is None or not then:
+            return None
+        return (Decimal(now - then) * 100 / Decimal(then)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+    @property
+    def change_vs_prev_month(self):
+        return self._change(self.active, self.active_prev_month_end)
+
+    @property
+    def change_vs_prev_month_pct(self):
+        return self._change_pct(self.active, self.active_prev_month_end)
+
+    @property
+    def change_vs_year_end(self):
+        return self._change(self.active, self.active_prev_year_end)
+
+    @property
+    def change_vs_year_end_pct(self):
+        return self._change_pct(self.active, self.active_prev_year_end)
+
+    @property
+    def change_vs_same_day_last_year(self):
+        return self._change(self.active, self.active_same_day_last_year)
+
+    @property
+    def change_vs_same_day_last_year_pct(self):
+        return self._change_pct(self.active, self.active_same_day_last_year)
+
+
+class AttainmentDaily(models.Model):
+    """The daily series the charts draw: new + resumed enrollments per campaign × unit × scheme × day."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="attainment_days", verbose_name=_("campaign")
+    )
+    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", verbose_name=_("unit"))
+    scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
+    day = models.DateField(_("day"))
+    count = models.PositiveIntegerField(_("enrolled that day"))
+    cumulative = models.PositiveIntegerField(_("enrolled up to that day"))
+
+    class Meta:
+        ordering = ["campaign", "unit", "scheme", "day"]
+        verbose_name = _("daily attainment")
+        verbose_name_plural = _("daily attainment")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "unit", "scheme", "day"], name="attainment_daily_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} – {self.unit} – {self.scheme} {self.day}: {self.count}"
+
+
+class PendingRefresh(models.Model):
+    """A unit whose enrollments changed after its campaign's snapshot was computed.
+
+    Written by the after-commit receiver into the database (not Redis), so it survives a broker outage; the
+    incremental task and the nightly run clear it, and the dashboard warns while one is waiting.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+")
+    marked_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("pending refresh")
+        verbose_name_plural = _("pending refreshes")
+        constraints = [models.UniqueConstraint(fields=["campaign", "unit"], name="pending_refresh_unique")]
+
+    def __str__(self):
+        return f"{self.campaign} – {self.unit} since {self.marked_at}"

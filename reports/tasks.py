@@ -1,0 +1,134 @@
+"""Celery doors onto the engine: each task takes ids, loads rows and calls a plain function of reports.engine.
+
+Enqueueing goes through `enqueue()`, which never raises and is bounded in time (the broker's retries and socket
+timeouts are bounded in settings), so a request that saved an enrollment never hangs or fails on a Redis outage:
+the pending units stay recorded in the database and the dashboard says its snapshot is older than the data.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+from django.db import OperationalError
+
+from campaigns.models import Campaign
+from reports import engine
+from reports.models import RecomputeRun
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def debounce_seconds() -> int:
+    return getattr(settings, "REPORTS_REFRESH_DEBOUNCE_SECONDS", 60)
+
+
+def _debounce_key(campaign_id: int) -> str:
+    return f"reports:refresh-debounce:{campaign_id}"
+
+
+def _progress_callback(task):
+    def report(done, total):
+        if task.request.id and not task.request.is_eager:
+            task.update_state(state="PROGRESS", meta={"done": done, "total": total})
+
+    return report
+
+
+def _date(value) -> datetime.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(value)
+
+
+@shared_task(
+    bind=True,
+    name="reports.tasks.recompute_all",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def recompute_all(self, as_of: str | None = None, run_id: int | None = None) -> dict:
+    """The nightly, authoritative full run over every campaign."""
+    run = RecomputeRun.objects.filter(pk=run_id).first() if run_id else None
+    run = engine.snapshot_rebuild(as_of=_date(as_of), run=run, on_progress=_progress_callback(self))
+    return {"run_id": run.pk, "status": run.status, "total_rows": run.total_rows, "daily_rows": run.daily_rows}
+
+
+@shared_task(
+    bind=True,
+    name="reports.tasks.recompute_campaign",
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def recompute_campaign(self, campaign_id: int, run_id: int | None = None, as_of: str | None = None) -> dict:
+    """A full recompute of one campaign, started by an admin from its dashboard; reports progress."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    run = RecomputeRun.objects.filter(pk=run_id).first() if run_id else None
+    run = engine.snapshot_rebuild(
+        campaigns=[campaign], as_of=_date(as_of), run=run, on_progress=_progress_callback(self)
+    )
+    return {"run_id": run.pk, "status": run.status, "total_rows": run.total_rows, "daily_rows": run.daily_rows}
+
+
+@shared_task(name="reports.tasks.refresh_pending", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def refresh_pending(campaign_id: int) -> dict:
+    """The debounced incremental update: rewrites only the units marked pending for this campaign."""
+    try:
+        cache.delete(_debounce_key(campaign_id))
+    except Exception:
+        logger.warning("could not clear the debounce key of campaign %s", campaign_id, exc_info=True)
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    units = engine.pending_units(campaign_id)
+    if campaign is None or not units:
+        return {"units": 0}
+    run = engine.snapshot_rebuild(campaigns=[campaign], unit_ids={campaign.pk: units})
+    return {"run_id": run.pk, "units": len(units)}
+
+
+def enqueue(task, *args, **options) -> bool:
+    """Publishes a task; on any broker failure logs it and returns False instead of raising or hanging."""
+    try:
+        task.apply_async(args=args, retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
+    except Exception:
+        logger.exception("could not enqueue %s%r; the broker is unavailable", task.name, args)
+        return False
+    return True
+
+
+def refresh_schedule(*, unit_ids, days) -> dict[int, set[int]]:
+    """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh per campaign."""
+    touched = engine.campaigns_touched(unit_ids=unit_ids, days=days)
+    if not touched:
+        return touched
+    engine.pending_mark(touched)
+    for campaign_id in touched:
+        key = _debounce_key(campaign_id)
+        try:
+            if not cache.add(key, 1, debounce_seconds()):
+                continue  # a refresh is already queued and will pick these units up
+        except Exception:
+            logger.warning("cache unavailable; enqueueing the refresh of campaign %s without debounce", campaign_id)
+        if not enqueue(refresh_pending, campaign_id, countdown=debounce_seconds()):
+            try:
+                cache.delete(key)
+            except Exception:
+                logger.debug("cache unavailable", exc_info=True)
+    return touched
+
+
+def on_enrollments_changed(sender, *, unit_ids, days, **kwargs) -> None:
+    """Receiver of participants.signals.enrollments_changed (sent after commit)."""
+    try:
+        refresh_schedule(unit_ids=unit_ids, days=days)
+    except Exception:
+        # The enrollment is saved; the nightly run will catch up.
+        logger.exception("could not schedule the attainment refresh for units %s", sorted(unit_ids))
