@@ -1,5 +1,6 @@
 """Campaigns, their windows, and their targets per unit and scheme."""
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -105,3 +106,31 @@ class Target(models.Model):
 
     def __str__(self):
         return f"{self.campaign} – {self.unit or _('province')} – {self.get_scheme_display()}: {self.value}"
+
+
+class TargetImport(models.Model):
+    """An uploaded target spreadsheet: its parsed cells are kept between the preview and the confirmation.
+
+    Only the uploader can confirm it; once applied it stays as the record of who imported which file and when.
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="target_imports", verbose_name=_("campaign")
+    )
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
+    )
+    file_name = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("content hash (SHA-256)"), max_length=64)
+    table = models.JSONField(_("parsed cells"))
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    applied_at = models.DateTimeField(_("imported at"), null=True, blank=True)
+    summary = models.JSONField(_("result"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("target import")
+        verbose_name_plural = _("target imports")
+
+    def __str__(self):
+        return f"{self.campaign} – {self.file_name}"

@@ -9,11 +9,25 @@ from django.utils.translation import gettext as _
 from campaigns.models import Campaign, Target
 from participants.models import Scheme
 
+# simple-history keeps the reason in a 100-character column.
+CHANGE_REASON_MAX = 100
+
+
+def _stamp(target: Target, *, history_user=None, change_reason: str | None = None) -> None:
+    # simple-history reads these private attributes when it writes the history row; an explicit user wins over
+    # the request's (the command line has no request at all).
+    if history_user is not None:
+        target._history_user = history_user
+    if change_reason:
+        target._change_reason = change_reason[:CHANGE_REASON_MAX]
+
 
 @transaction.atomic
-def target_set(*, campaign: Campaign, unit, scheme: str, value: int) -> tuple[Target, str]:
+def target_set(
+    *, campaign: Campaign, unit, scheme: str, value: int, history_user=None, change_reason: str | None = None
+) -> tuple[Target, str]:
     """Sets one target (unit None = the province-level target). Returns the target and what happened:
-    "created", "changed" or "unchanged"."""
+    "created", "changed" or "unchanged". `history_user` and `change_reason` go into the target's history."""
     if scheme not in Scheme.values:
         raise ValidationError({"scheme": _("Unknown scheme.")})
     if value is None or int(value) < 0:
@@ -24,9 +38,51 @@ def target_set(*, campaign: Campaign, unit, scheme: str, value: int) -> tuple[Ta
         )
     target = Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).first()
     if target is None:
-        return Target.objects.create(campaign=campaign, unit=unit, scheme=scheme, value=int(value)), "created"
+        target = Target(campaign=campaign, unit=unit, scheme=scheme, value=int(value))
+        _stamp(target, history_user=history_user, change_reason=change_reason)
+        target.save()
+        return target, "created"
     if target.value == int(value):
         return target, "unchanged"
     target.value = int(value)
+    _stamp(target, history_user=history_user, change_reason=change_reason)
     target.save(update_fields=["value"])
     return target, "changed"
+
+
+@transaction.atomic
+def target_clear(*, campaign: Campaign, unit, scheme: str, history_user=None, change_reason: str | None = None) -> bool:
+    """Removes one target (unit None = the province-level one); True when there was one. The history keeps it."""
+    target = Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).first()
+    if target is None:
+        return False
+    _stamp(target, history_user=history_user, change_reason=change_reason)
+    target.delete()
+    return True
+
+
+@transaction.atomic
+def targets_save_grid(
+    *, campaign: Campaign, values: dict, history_user=None, change_reason: str | None = None
+) -> dict[str, int]:
+    """Saves the targets grid: `values` maps (unit or None, scheme) to a number, or None to remove the target.
+
+    All or nothing; returns how many targets were created, changed, removed and left unchanged."""
+    counts = {"created": 0, "changed": 0, "unchanged": 0, "removed": 0}
+    for (unit, scheme), value in values.items():
+        if value is None:
+            if target_clear(
+                campaign=campaign, unit=unit, scheme=scheme, history_user=history_user, change_reason=change_reason
+            ):
+                counts["removed"] += 1
+            continue
+        _target, outcome = target_set(
+            campaign=campaign,
+            unit=unit,
+            scheme=scheme,
+            value=value,
+            history_user=history_user,
+            change_reason=change_reason,
+        )
+        counts[outcome] += 1
+    return counts

@@ -1,0 +1,700 @@
+"""The target spreadsheet import: read (bytes → cells, refusing hostile files) → preview (match units, validate,
+old → new per scheme) → apply (every row or none).
+
+The browser, the command line and the tests all go through `read_table`, `build_preview` and `import_apply`, so
+they cannot disagree. Nothing here evaluates a formula: a formula cell is reported, never computed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import difflib
+import io
+import math
+import re
+import unicodedata
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_targets, campaign_units
+from campaigns.services import target_set
+from districts.models import District
+from participants.models import Scheme
+
+# A province has a few dozen units: a target file is tiny. These bounds are far above any real one.
+MAX_FILE_BYTES = getattr(settings, "MAX_TARGET_FILE_BYTES", 2 * 1024 * 1024)
+MAX_ZIP_ENTRIES = 200
+MAX_ZIP_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
+MAX_DATA_ROWS = 1000
+MAX_COLUMNS = 30
+HEADER_SEARCH_ROWS = 20
+# Spreadsheets often carry formatting far below the table; this many empty rows in a row end the table.
+BLANK_RUN_ENDS_TABLE = 200
+MAX_TARGET_VALUE = 10_000_000
+
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+CODE, NAME = "unit_code", "unit_name"
+SCHEME_KEYS = (Scheme.VSI.value, Scheme.HI_FAMILY.value)
+# The headers of the downloadable template (always Vietnamese) and the English column names of DESIGN.md.
+VI_HEADERS = {CODE: "Mã đơn vị", NAME: "Tên đơn vị", Scheme.VSI: "BHXH tự nguyện", Scheme.HI_FAMILY: "BHYT hộ gia đình"}
+EN_HEADERS = {CODE: "unit_code", NAME: "unit_name", Scheme.VSI: "vsi_target", Scheme.HI_FAMILY: "hi_target"}
+HEADER_ALIASES = {
+    CODE: ("unit_code", "ma don vi", "ma dv", "code"),
+    NAME: ("unit_name", "ten don vi", "don vi", "name"),
+    Scheme.VSI.value: ("vsi_target", "bhxh tu nguyen", "bhxh tn", "vsi"),
+    Scheme.HI_FAMILY.value: ("hi_target", "bhyt ho gia dinh", "bhyt hgd", "hi_family_target", "hi_family"),
+}
+
+# Longest first, so that "thanh pho" wins over a shorter prefix; "tp." is how officers abbreviate a city.
+UNIT_PREFIXES = ("thanh pho", "thi xa", "huyen", "quan", "tp.", "tp", "tx.", "tx", "h.", "q.")
+PROVINCE_PREFIXES = ("thanh pho", "tinh", "tp.", "tp")
+
+
+class FileRejected(Exception):
+    """The file cannot be read at all (too big, not a spreadsheet, wrong encoding, hostile); says why."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class ImportInvalid(Exception):
+    """The file was read but has problems; nothing was saved. Carries the preview that lists them."""
+
+    def __init__(self, preview: Preview):
+        super().__init__(_("The import has %(n)d problem(s); nothing was saved.") % {"n": len(preview.problems)})
+        self.preview = preview
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Text folding: case, Vietnamese diacritics and unit prefixes do not matter when matching names.
+
+
+def fold(text: str) -> str:
+    """Lower case, without diacritics (đ → d too, which Unicode does not decompose), single spaces."""
+    text = str(text).replace("đ", "d").replace("Đ", "D")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(text.casefold().split())
+
+
+def _strip_prefix(folded: str, prefixes) -> str:
+    for prefix in prefixes:
+        if folded.startswith(prefix) and (prefix.endswith(".") or folded[len(prefix) : len(prefix) + 1] == " "):
+            rest = folded[len(prefix) :].strip()
+            if rest:
+                return rest
+    return folded
+
+
+def short_unit_name(name: str) -> str:
+    """'Huyện Yên Dũng', 'yen dung', 'TP. Bắc Giang' → 'yen dung', 'yen dung', 'bac giang'."""
+    return _strip_prefix(fold(name), UNIT_PREFIXES)
+
+
+def _fold_header(text) -> str:
+    return " ".join(fold(text).replace("_", " ").replace("-", " ").split())
+
+
+_HEADER_LOOKUP = {_fold_header(alias): key for key, aliases in HEADER_ALIASES.items() for alias in aliases}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading: bytes → Table. Everything that can go wrong with the file itself raises FileRejected.
+
+
+@dataclass
+class Table:
+    """The cells of a target file: which column holds what (with its header as written), and the rows."""
+
+    headers: dict[str, str]  # key (unit_code, unit_name, vsi, hi_family) → header as written in the file
+    rows: list[dict] = field(default_factory=list)  # {"line": spreadsheet row number, "cells": {key: value}}
+    ignored_headers: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"headers": self.headers, "rows": self.rows, "ignored_headers": self.ignored_headers}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Table:
+        return cls(headers=data["headers"], rows=data["rows"], ignored_headers=data.get("ignored_headers", []))
+
+
+def _save_as_hint() -> str:
+    return _(
+        "In Excel choose File → Save As and pick “Excel Workbook (*.xlsx)” or “CSV UTF-8 (Comma delimited) (*.csv)”, "
+        "or start from the template you can download on the targets page."
+    )
+
+
+def read_table(data: bytes, file_name: str = "") -> Table:
+    """Reads an uploaded target file (XLSX or CSV, recognised by its content, not its name)."""
+    if len(data) > MAX_FILE_BYTES:
+        raise FileRejected(
+            _("The file is too large (%(size)s kB; at most %(max)s kB). A target file has one row per unit.")
+            % {"size": len(data) // 1024, "max": MAX_FILE_BYTES // 1024}
+        )
+    if not data.strip():
+        raise FileRejected(_("The file is empty."))
+    suffix = PurePath(file_name or "").suffix.lower()
+    if data.startswith(b"PK\x03\x04"):
+        return _read_xlsx(data)
+    if data.startswith(OLE2_MAGIC):
+        raise FileRejected(
+            _("This is an old Excel 97–2003 file (.xls), which cannot be read. %(hint)s") % {"hint": _save_as_hint()}
+        )
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+        raise FileRejected(
+            _("The file is named %(suffix)s but is not really an Excel workbook. %(hint)s")
+            % {"suffix": suffix, "hint": _save_as_hint()}
+        )
+    return _read_csv(data)
+
+
+def _read_xlsx(data: bytes) -> Table:
+    import openpyxl  # openpyxl parses its XML with defusedxml when it is installed (it is a dependency)
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise FileRejected(
+            _("The file is damaged or is not an Excel workbook. %(hint)s") % {"hint": _save_as_hint()}
+        ) from exc
+    # A zip bomb is refused on the sizes the archive declares, before anything is decompressed; zipfile never
+    # inflates an entry beyond its declared size, so the declaration is a real bound.
+    if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > MAX_ZIP_UNCOMPRESSED_BYTES:
+        raise FileRejected(
+            _("The workbook would unpack to far more data than a target file holds; it was refused. %(hint)s")
+            % {"hint": _save_as_hint()}
+        )
+    if any(i.flag_bits & 0x1 for i in infos):
+        raise FileRejected(_("The workbook is password-protected. Save a copy without a password and upload that."))
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        raise FileRejected(_("The file is a zip archive, not an Excel workbook. %(hint)s") % {"hint": _save_as_hint()})
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
+    except Exception as exc:  # openpyxl raises many kinds on malformed parts; all mean the same to an officer
+        raise FileRejected(_("The workbook could not be read. %(hint)s") % {"hint": _save_as_hint()}) from exc
+    try:
+        sheet = workbook.worksheets[0]
+        rows = (
+            (index, [_xlsx_cell(cell) for cell in row])
+            for index, row in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS), start=1)
+        )
+        return _collect(rows)
+    except FileRejected:
+        raise
+    except Exception as exc:
+        raise FileRejected(_("The workbook could not be read. %(hint)s") % {"hint": _save_as_hint()}) from exc
+    finally:
+        workbook.close()
+
+
+def _xlsx_cell(cell):
+    value = cell.value
+    if cell.data_type == "f" or (isinstance(value, str) and value.startswith("=")):
+        return {"formula": str(getattr(value, "text", value))[:100]}
+    if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def _read_csv(data: bytes) -> Table:
+    if data.startswith(codecs.BOM_UTF8):
+        encoding, payload = "utf-8", data[len(codecs.BOM_UTF8) :]
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding, payload = "utf-16", data  # Excel's "Unicode text"; the codec reads the BOM
+    else:
+        encoding, payload = "utf-8", data
+    try:
+        text = payload.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            _(
+                "The file is not in UTF-8: it was probably saved in an old Windows encoding, and its Vietnamese "
+                "letters would come out wrong. %(hint)s"
+            )
+            % {"hint": _save_as_hint()}
+        ) from exc
+    if "\x00" in text:
+        raise FileRejected(
+            _("The file is neither a CSV text file nor an Excel workbook. %(hint)s") % {"hint": _save_as_hint()}
+        )
+    first_line = next((line for line in text.splitlines() if line.strip()), "")
+    # Vietnamese-locale Excel separates CSV columns with semicolons.
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = ((index, [cell.strip() for cell in row[:MAX_COLUMNS]]) for index, row in enumerate(reader, start=1))
+        return _collect(rows)
+    except csv.Error as exc:
+        raise FileRejected(
+            _("The CSV file could not be read (%(error)s). %(hint)s") % {"error": exc, "hint": _save_as_hint()}
+        ) from exc
+
+
+def _is_blank(values) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
+
+
+def _collect(rows) -> Table:
+    """Finds the header row, maps the columns and gathers the data rows, stopping at a long run of empty rows."""
+    header_values = None
+    for line, values in rows:
+        if not _is_blank(values):
+            header_values = values
+            break
+        if line >= HEADER_SEARCH_ROWS:
+            break
+    if header_values is None:
+        raise FileRejected(_("The file has no header row (Mã đơn vị, Tên đơn vị, BHXH tự nguyện, BHYT hộ gia đình)."))
+    columns: dict[int, str] = {}
+    headers: dict[str, str] = {}
+    ignored: list[str] = []
+    for position, raw in enumerate(header_values):
+        if raw is None or isinstance(raw, dict) or not str(raw).strip():
+            continue
+        written = str(raw).strip()
+        key = _HEADER_LOOKUP.get(_fold_header(written))
+        if key is None:
+            ignored.append(written)
+            continue
+        if key in headers:
+            raise FileRejected(
+                _("Two columns mean the same thing: “%(a)s” and “%(b)s”. Keep one of them.")
+                % {"a": headers[key], "b": written}
+            )
+        headers[key] = written
+        columns[position] = key
+    table = Table(headers=headers, ignored_headers=ignored)
+    blank_run = 0
+    for line, values in rows:
+        if _is_blank(values):
+            blank_run += 1
+            if blank_run >= BLANK_RUN_ENDS_TABLE:
+                break
+            continue
+        blank_run = 0
+        cells = {key: values[pos] if pos < len(values) else None for pos, key in columns.items()}
+        if _is_blank(cells.values()):
+            continue
+        if len(table.rows) >= MAX_DATA_ROWS:
+            raise FileRejected(
+                _("The file has more than %(n)d rows; a target file has one row per unit of the province.")
+                % {"n": MAX_DATA_ROWS}
+            )
+        table.rows.append({"line": line, "cells": cells})
+    return table
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Preview: match each row's unit, check its numbers, and say what would change.
+
+
+@dataclass
+class Problem:
+    line: int | None
+    column: str
+    message: str
+
+
+@dataclass
+class Change:
+    scheme: str
+    label: str
+    old: int | None
+    new: int
+
+    @property
+    def status(self) -> str:
+        if self.old is None:
+            return "new"
+        return "unchanged" if self.old == self.new else "changed"
+
+
+@dataclass
+class RowPreview:
+    line: int
+    code: str
+    name: str
+    unit: District | None = None
+    is_province: bool = False
+    changes: list[Change] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        if self.problems:
+            return "error"
+        statuses = {c.status for c in self.changes}
+        for status in ("changed", "new", "unchanged"):
+            if status in statuses:
+                return status
+        return "empty"
+
+    @property
+    def matched_label(self) -> str:
+        if self.is_province:
+            return _("Province-level target")
+        return f"{self.unit.name} ({self.unit.code})" if self.unit else ""
+
+
+@dataclass
+class Preview:
+    campaign: Campaign
+    rows: list[RowPreview] = field(default_factory=list)
+    file_problems: list[Problem] = field(default_factory=list)
+    ignored_headers: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.file_problems + [p for row in self.rows for p in row.problems]
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"new": 0, "changed": 0, "unchanged": 0}
+        for row in self.rows:
+            for change in row.changes:
+                counts[change.status] += 1
+        return counts
+
+    @property
+    def has_changes(self) -> bool:
+        counts = self.counts
+        return bool(counts["new"] or counts["changed"])
+
+
+def _code_text(value) -> str:
+    if value is None or isinstance(value, dict):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # a code typed into a number cell comes back as 221.0
+    return str(value).strip()
+
+
+_INT = re.compile(r"^-?\d+$")
+_GROUPED = re.compile(r"^-?\d{1,3}([.,])\d{3}(\1\d{3})*$")  # 1.350 or 1,350 or 12.500.000
+_DECIMAL = re.compile(r"^-?\d+[.,]\d+$")
+
+
+def parse_target(value) -> tuple[int | None, str | None]:
+    """A cell → (whole number or None for an empty cell, None) or (None, what is wrong with it)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None, None
+    if isinstance(value, dict):
+        return None, _("The cell holds a formula (%(formula)s); type the number itself (copy, then paste values).") % {
+            "formula": value.get("formula", "")
+        }
+    if isinstance(value, bool):
+        return None, _("“%(value)s” is not a number.") % {"value": value}
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None, _("“%(value)s” is not a number.") % {"value": value}
+        if not value.is_integer():
+            return None, _("“%(value)s” is not a whole number; a target counts people.") % {"value": value}
+        value = int(value)
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip().replace("\u00a0", "").replace(" ", "")
+        if text.startswith("="):
+            return None, _(
+                "The cell holds a formula (%(formula)s); type the number itself (copy, then paste values)."
+            ) % {"formula": text[:100]}
+        if _INT.match(text):
+            number = int(text)
+        elif _GROUPED.match(text):
+            number = int(re.sub(r"[.,]", "", text))
+        elif _DECIMAL.match(text) and set(re.split(r"[.,]", text)[1]) == {"0"}:
+            number = int(re.split(r"[.,]", text)[0])
+        elif _DECIMAL.match(text):
+            return None, _("“%(value)s” is not a whole number; a target counts people.") % {"value": value}
+        else:
+            return None, _("“%(value)s” is not a number; type a whole number such as 1350.") % {
+                "value": str(value)[:50]
+            }
+    if number < 0:
+        return None, _("A target cannot be negative (%(value)s).") % {"value": number}
+    if number > MAX_TARGET_VALUE:
+        return None, _("%(value)s is too large for a target.") % {"value": number}
+    return number, None
+
+
+class UnitMatcher:
+    """Finds a row's unit among the campaign's province's units: by code, else by name (case, diacritics and
+    prefixes such as Huyện, Thị xã, Thành phố, Quận, TP. do not matter)."""
+
+    def __init__(self, campaign: Campaign):
+        self.campaign = campaign
+        self.province = campaign.province
+        self.all_units = list(District.objects.filter(province_id=campaign.province_id).order_by("code"))
+        in_campaign = set(campaign_units(campaign).values_list("pk", flat=True))
+        self.candidates = [u for u in self.all_units if u.pk in in_campaign]
+        self.outside = [u for u in self.all_units if u.pk not in in_campaign]
+        self.by_code = {u.code: u for u in self.all_units}
+        self.by_bare_code = {u.code.lstrip("0"): u for u in self.all_units}
+        self.full = defaultdict(list)
+        self.short = defaultdict(list)
+        for unit in self.candidates:
+            self.full[fold(unit.name)].append(unit)
+            self.short[short_unit_name(unit.name)].append(unit)
+        self.province_names = {fold(self.province.name), _strip_prefix(fold(self.province.name), PROVINCE_PREFIXES)}
+        self._foreign_short = None
+
+    def _window(self) -> str:
+        return f"{self.campaign.start_date:%d/%m/%Y}–{self.campaign.end_date:%d/%m/%Y}"
+
+    def _foreign_by_short_name(self) -> dict[str, list[tuple[str, str, str]]]:
+        # Loaded only when a row matches nothing here: ~700 short rows for the whole country.
+        if self._foreign_short is None:
+            self._foreign_short = defaultdict(list)
+            rows = (
+                District.objects.exclude(province_id=self.province.pk)
+                .values_list("code", "name", "province__name")
+                .order_by("code")
+            )
+            for code, name, province_name in rows:
+                self._foreign_short[short_unit_name(name)].append((code, name, province_name))
+        return self._foreign_short
+
+    def match(self, code: str, name: str) -> tuple[District | None, bool, str | None, str | None]:
+        """→ (unit, is the province row, which column a problem is in (CODE/NAME), the problem)."""
+        if code:
+            if code == self.province.code or code.lstrip("0") == self.province.code.lstrip("0"):
+                return None, True, None, None
+            unit = self.by_code.get(code) or self.by_bare_code.get(code.lstrip("0"))
+            if unit is not None:
+                if unit in self.outside:
+                    return unit, False, CODE, self._not_in_window(unit)
+                return unit, False, None, None
+            foreign = (
+                District.objects.filter(code=code)
+                .exclude(province_id=self.province.pk)
+                .select_related("province")
+                .first()
+            )
+            if foreign is not None:
+                return None, False, CODE, self._foreign_message(foreign.name, foreign.code, foreign.province.name)
+            if not name:
+                return (
+                    None,
+                    False,
+                    CODE,
+                    _("No unit of %(province)s has the code %(code)s.")
+                    % {
+                        "province": self.province.name,
+                        "code": code,
+                    },
+                )
+        if not name:
+            return None, False, CODE, _("The row has neither a unit code nor a unit name.")
+        folded = fold(name)
+        if folded in self.province_names:
+            return None, True, None, None
+        short = short_unit_name(name)
+        hits = self.full.get(folded) or self.short.get(short) or []
+        if len(hits) == 1:
+            return hits[0], False, None, None
+        if len(hits) > 1:
+            return (
+                None,
+                False,
+                NAME,
+                _("Several units are called “%(name)s” (%(units)s); give the unit code.")
+                % {
+                    "name": name,
+                    "units": ", ".join(f"{u.name} {u.code}" for u in hits),
+                },
+            )
+        outside = [u for u in self.outside if fold(u.name) == folded or short_unit_name(u.name) == short]
+        if outside:
+            return outside[0], False, NAME, self._not_in_window(outside[0])
+        foreign = self._foreign_by_short_name().get(short)
+        if foreign:
+            f_code, f_name, f_province = foreign[0]
+            return None, False, NAME, self._foreign_message(f_name, f_code, f_province)
+        suggestions = difflib.get_close_matches(short, list(self.short), n=3, cutoff=0.5)
+        names = [self.short[s][0].name for s in suggestions]
+        if names:
+            return (
+                None,
+                False,
+                NAME,
+                _("No unit of %(province)s is called “%(name)s”. Did you mean: %(names)s?")
+                % {
+                    "province": self.province.name,
+                    "name": name,
+                    "names": ", ".join(names),
+                },
+            )
+        return (
+            None,
+            False,
+            NAME,
+            _("No unit of %(province)s is called “%(name)s”.")
+            % {
+                "province": self.province.name,
+                "name": name,
+            },
+        )
+
+    def _not_in_window(self, unit) -> str:
+        return _("%(unit)s (%(code)s) did not exist during the campaign (%(window)s).") % {
+            "unit": unit.name,
+            "code": unit.code,
+            "window": self._window(),
+        }
+
+    def _foreign_message(self, name, code, province_name) -> str:
+        return _("%(unit)s (%(code)s) is a unit of %(other)s, not of %(province)s.") % {
+            "unit": name,
+            "code": code,
+            "other": province_name,
+            "province": self.province.name,
+        }
+
+
+def _header(table: Table, key: str) -> str:
+    return table.headers.get(key) or VI_HEADERS.get(key, key)
+
+
+def _id_header(table: Table, key: str) -> str:
+    # The problem is in the unit code or the unit name column; name whichever of them the file has.
+    if key not in table.headers:
+        key = CODE if CODE in table.headers else NAME
+    return _header(table, key)
+
+
+def build_preview(campaign: Campaign, table: Table) -> Preview:
+    """What importing `table` into `campaign` would do, row by row, and every problem by row and column."""
+    preview = Preview(campaign=campaign, ignored_headers=list(table.ignored_headers))
+    missing = []
+    if CODE not in table.headers and NAME not in table.headers:
+        missing.append(f"{VI_HEADERS[CODE]} ({EN_HEADERS[CODE]}) / {VI_HEADERS[NAME]} ({EN_HEADERS[NAME]})")
+    for key in SCHEME_KEYS:
+        if key not in table.headers:
+            missing.append(f"{VI_HEADERS[key]} ({EN_HEADERS[key]})")
+    for label in missing:
+        preview.file_problems.append(Problem(line=1, column=label, message=_("This column is missing.")))
+    if missing:
+        return preview
+    if not table.rows:
+        preview.file_problems.append(Problem(line=None, column="", message=_("The file has no rows of targets.")))
+        return preview
+
+    matcher = UnitMatcher(campaign)
+    existing = campaign_targets(campaign)
+    labels = dict(Scheme.choices)
+    seen: dict[object, int] = {}
+    for raw in table.rows:
+        cells = raw["cells"]
+        row = RowPreview(line=raw["line"], code=_code_text(cells.get(CODE)), name=_code_text(cells.get(NAME)))
+        unit, is_province, column, message = matcher.match(row.code, row.name)
+        row.unit, row.is_province = unit, is_province
+        if message:
+            row.problems.append(Problem(line=row.line, column=_id_header(table, column), message=message))
+            unit = None  # a unit outside the window is named in the message but never written to
+        matched_key = "province" if is_province else (unit.pk if unit else None)
+        if matched_key is not None:
+            if matched_key in seen:
+                what = _("The province-level row") if is_province else f"{unit.name} ({unit.code})"
+                row.problems.append(
+                    Problem(
+                        line=row.line,
+                        column=_id_header(table, CODE if row.code else NAME),
+                        message=_("%(what)s is already listed on row %(line)d.")
+                        % {"what": what, "line": seen[matched_key]},
+                    )
+                )
+            else:
+                seen[matched_key] = row.line
+        for key in SCHEME_KEYS:
+            value, error = parse_target(cells.get(key))
+            if error:
+                row.problems.append(Problem(line=row.line, column=_header(table, key), message=error))
+            elif value is not None and matched_key is not None:
+                unit_id = None if is_province else unit.pk
+                row.changes.append(
+                    Change(scheme=key, label=str(labels[key]), old=existing.get((unit_id, key)), new=value)
+                )
+        preview.rows.append(row)
+    return preview
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Apply: every row or none, recorded in the targets' history with who imported which file.
+
+
+def change_reason_for(file_name: str) -> str:
+    return f"import: {PurePath(file_name or '-').name}"[:100]
+
+
+def import_apply(*, campaign: Campaign, table: Table, user, file_name: str) -> Preview:
+    """Imports `table` into `campaign`: validates it again inside the transaction and writes every change, or
+    raises ImportInvalid and writes nothing. Importing the same file twice changes nothing the second time."""
+    with transaction.atomic():
+        # One import at a time per campaign: the preview below must still be true when the rows are written.
+        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
+        preview = build_preview(campaign, table)
+        if not preview.is_valid:
+            raise ImportInvalid(preview)
+        reason = change_reason_for(file_name)
+        for row in preview.rows:
+            for change in row.changes:
+                if change.status == "unchanged":
+                    continue
+                target_set(
+                    campaign=campaign,
+                    unit=None if row.is_province else row.unit,
+                    scheme=change.scheme,
+                    value=change.new,
+                    history_user=user,
+                    change_reason=reason,
+                )
+    return preview
+
+
+def preview_as_text(preview: Preview) -> str:
+    """The preview as plain text lines, for the command line."""
+    status_words = {
+        "new": _("new"),
+        "changed": _("changed"),
+        "unchanged": _("unchanged"),
+        "error": _("error"),
+        "empty": _("no targets"),
+    }
+    lines = []
+    for problem in preview.file_problems:
+        where = _("row %(line)s") % {"line": problem.line} if problem.line else _("file")
+        lines.append(f"{_('ERROR')} [{where}, {problem.column}] {problem.message}".replace(", ]", "]"))
+    for row in preview.rows:
+        what = row.matched_label or row.code or row.name
+        changes = "; ".join(
+            f"{c.label}: {'—' if c.old is None else c.old} → {c.new} ({status_words[c.status]})" for c in row.changes
+        )
+        lines.append(f"{_('Row')} {row.line}: {what} [{status_words[row.status]}] {changes}".rstrip())
+        for problem in row.problems:
+            lines.append(f"  {_('ERROR')} [{_('row')} {problem.line}, {problem.column}] {problem.message}")
+    counts = preview.counts
+    lines.append(
+        _("%(new)d new, %(changed)d changed, %(unchanged)d unchanged targets; %(problems)d problem(s).")
+        % {**counts, "problems": len(preview.problems)}
+    )
+    return "\n".join(lines)
