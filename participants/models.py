@@ -1,6 +1,7 @@
 """People in the two voluntary schemes, their enrollments, and the organisations that collect their payments."""
 
 import datetime
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -222,6 +223,55 @@ class Enrollment(models.Model):
     def __str__(self):
         return f"{self.participant} – {self.get_scheme_display()} {self.coverage_start:%d/%m/%Y}"
 
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("participants:enrollment_detail", args=[self.pk])
+
+    @property
+    def coverage_last_day(self):
+        """The last covered day (coverage_end is the first uncovered one)."""
+        return self.coverage_end - datetime.timedelta(days=1)
+
     @property
     def counts_as_growth(self):
         return self.kind in (EnrollmentKind.NEW, EnrollmentKind.RESUMED)
+
+
+class EnrollmentUpload(models.Model):
+    """A list of enrollments uploaded for preview and confirmation, kept in the database for its uploader only.
+
+    The file's bytes live here (bounded by MAX_UPLOAD_BYTES) rather than on disk, so the preview and the confirm
+    step read exactly what was checked, and no path a user could name is ever opened.
+    """
+
+    class Status(models.TextChoices):
+        CHECKING = "checking", _("Being checked")
+        READY = "ready", _("Ready to confirm")
+        INVALID = "invalid", _("Has errors")
+        IMPORTING = "importing", _("Being saved")
+        DONE = "done", _("Saved")
+        FAILED = "failed", _("Not saved")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("uploaded by")
+    )
+    original_name = models.CharField(_("file name"), max_length=255)
+    size = models.PositiveIntegerField(_("size in bytes"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    content = models.BinaryField(_("content"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CHECKING)
+    report = models.JSONField(_("check report"), default=dict, blank=True)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True)
+    created_count = models.PositiveIntegerField(_("enrollments created"), default=0)
+    created_at = models.DateTimeField(_("uploaded at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("saved at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("enrollment upload")
+        verbose_name_plural = _("enrollment uploads")
+
+    def __str__(self):
+        return self.original_name

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import unicodedata
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from participants.models import (
@@ -16,6 +18,65 @@ from participants.models import (
     Scheme,
     add_months,
 )
+from participants.signals import enrollments_changed_on_commit
+
+VSI_MIN_AGE = 15
+
+
+def si_number_normalise(raw: str | None) -> str:
+    """The 10-digit SI number inside what an officer typed or a spreadsheet holds.
+
+    Spaces (also non-breaking), dots and dashes are dropped and full-width digits become ASCII (NFKC); anything
+    else, or a number that is not exactly 10 digits, is refused with a message that says what was wrong.
+    """
+    text = unicodedata.normalize("NFKC", str(raw or "")).strip()
+    if text.endswith(".0") and text[:-2].isdigit():
+        # A spreadsheet that stored the number as a number hands it back as "1234567890.0".
+        text = text[:-2]
+    digits = "".join(ch for ch in text if ch not in " .-\u00a0\t")
+    if not digits:
+        raise ValidationError(_("Enter the social insurance number."), code="required")
+    if not all("0" <= ch <= "9" for ch in digits):
+        raise ValidationError(
+            _("The social insurance number may contain only digits (%(value)s).") % {"value": text[:20]},
+            code="invalid",
+        )
+    if len(digits) != 10:
+        raise ValidationError(
+            _("The social insurance number must have exactly 10 digits; this one has %(count)s.")
+            % {"count": len(digits)},
+            code="length",
+        )
+    return digits
+
+
+def age_on(date_of_birth: datetime.date, day: datetime.date) -> int:
+    return day.year - date_of_birth.year - ((day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+
+
+def validate_dates(
+    *,
+    scheme: str | None,
+    date_of_birth: datetime.date | None,
+    enrolled_on: datetime.date | None,
+    today: datetime.date | None = None,
+) -> None:
+    """Dates that cannot be right: a birth or a recording in the future, a VSI participant under 15."""
+    today = today or timezone.localdate()
+    errors = {}
+    if date_of_birth is not None:
+        if date_of_birth > today:
+            errors["date_of_birth"] = _("The date of birth cannot be in the future.")
+        elif date_of_birth.year < 1900:
+            errors["date_of_birth"] = _("The date of birth is too far in the past; check the year.")
+        elif scheme == Scheme.VSI and age_on(date_of_birth, enrolled_on or today) < VSI_MIN_AGE:
+            errors["date_of_birth"] = _(
+                "Voluntary social insurance is for people aged %(age)s or over; this person is %(actual)s."
+            ) % {"age": VSI_MIN_AGE, "actual": age_on(date_of_birth, enrolled_on or today)}
+    if enrolled_on is not None and enrolled_on > today:
+        errors["enrolled_on"] = _("The date recorded cannot be in the future.")
+    if errors:
+        raise ValidationError(errors)
 
 
 def derive_kind(*, previous_end: datetime.date | None, coverage_start: datetime.date) -> str:
@@ -30,13 +91,15 @@ def derive_kind(*, previous_end: datetime.date | None, coverage_start: datetime.
 def enrollment_kinds_rederive(*, participant: Participant, scheme: str) -> None:
     """Re-derives the kinds of one person's enrollments in one scheme, in coverage order.
 
-    A back-dated entry or a deletion can change what the later ones are; one person has a handful of rows.
+    A back-dated entry, an edit or a deletion can change what the later ones are; one person has a handful of rows.
+    Each change is saved through the model so that the history shows it.
     """
     previous_end = None
     for enrollment in Enrollment.objects.filter(participant=participant, scheme=scheme).order_by("coverage_start"):
         kind = derive_kind(previous_end=previous_end, coverage_start=enrollment.coverage_start)
         if kind != enrollment.kind:
-            Enrollment.objects.filter(pk=enrollment.pk).update(kind=kind)
+            enrollment.kind = kind
+            enrollment.save(update_fields=["kind", "updated_at"])
         previous_end = max(previous_end, enrollment.coverage_end) if previous_end else enrollment.coverage_end
 
 
@@ -56,7 +119,7 @@ def overlapping_enrollment(
     return qs.order_by("coverage_start").first()
 
 
-def validate_enrollment_fields(*, scheme: str, months: int, unit, commune) -> None:
+def validate_enrollment_fields(*, scheme: str, months: int, unit, commune, agent=None) -> None:
     """The rules that span tables or schemes; each failure names the field it concerns."""
     errors = {}
     if scheme not in Scheme.values:
@@ -66,8 +129,91 @@ def validate_enrollment_fields(*, scheme: str, months: int, unit, commune) -> No
         errors["months"] = _("For this scheme the months paid must be one of: %(allowed)s.") % {"allowed": allowed}
     if commune is not None and unit is not None and commune.district_id != unit.pk:
         errors["commune"] = _("This commune is not in the unit %(unit)s.") % {"unit": unit.name}
+    if agent is not None and unit is not None:
+        organisation = agent.organisation
+        if organisation.province_id != unit.province_id or (organisation.unit_id and organisation.unit_id != unit.pk):
+            errors["agent"] = _("This collection agent does not work for the unit %(unit)s.") % {"unit": unit.name}
     if errors:
         raise ValidationError(errors)
+
+
+def duplicate_error(*, participant: Participant, existing: Enrollment) -> ValidationError:
+    """The refusal of an overlapping coverage: it names the existing record; `params["existing_pk"]` links to it."""
+    last_day = existing.coverage_end - datetime.timedelta(days=1)
+    return ValidationError(
+        _(
+            "%(name)s already has %(scheme)s coverage from %(start)s to %(end)s "
+            "(record no. %(pk)s, recorded by %(unit)s)."
+        )
+        % {
+            "name": participant.full_name,
+            "scheme": existing.get_scheme_display(),
+            "start": existing.coverage_start.strftime("%d/%m/%Y"),
+            "end": last_day.strftime("%d/%m/%Y"),
+            "pk": existing.pk,
+            "unit": existing.unit.name,
+        },
+        code="duplicate",
+        params={"existing_pk": existing.pk},
+    )
+
+
+def participant_upsert(
+    *,
+    si_number: str,
+    full_name: str,
+    date_of_birth: datetime.date,
+    gender: str,
+    commune=None,
+) -> tuple[Participant, dict[str, tuple]]:
+    """Finds the person by SI number or creates them; returns the person and the details changed {field: (old, new)}.
+
+    A known number with another date of birth is refused: it is far more often a mistyped number than a corrected
+    birth date, and overwriting a stranger's record must not be one keystroke away. Name, gender and commune are
+    brought up to date (the history keeps the old values). Two officers creating the same new person at once: the
+    second INSERT waits for the first transaction and then fails on the unique index; it then uses the first's row.
+    """
+    si_number = si_number_normalise(si_number)
+    participant = Participant.objects.filter(si_number=si_number).first()
+    if participant is None:
+        try:
+            with transaction.atomic():
+                participant = Participant.objects.create(
+                    si_number=si_number,
+                    full_name=full_name.strip(),
+                    date_of_birth=date_of_birth,
+                    gender=gender,
+                    commune=commune,
+                )
+            return participant, {}
+        except IntegrityError:
+            participant = Participant.objects.get(si_number=si_number)
+    if participant.date_of_birth != date_of_birth:
+        raise ValidationError(
+            {
+                "date_of_birth": _(
+                    "The social insurance number %(si)s belongs to a person with another date of birth. "
+                    "Check the number and the date."
+                )
+                % {"si": si_number}
+            },
+            code="dob_mismatch",
+        )
+    changes = {}
+    for field, value in (("full_name", full_name.strip()), ("gender", gender), ("commune", commune)):
+        if value is not None and value != "" and getattr(participant, field) != value:
+            changes[field] = (getattr(participant, field), value)
+            setattr(participant, field, value)
+    if changes:
+        participant.save(update_fields=list(changes))
+    return participant, changes
+
+
+def _previous_end(*, participant, scheme, coverage_start, exclude_pk=None):
+    qs = Enrollment.objects.filter(participant=participant, scheme=scheme, coverage_start__lt=coverage_start)
+    if exclude_pk:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs.order_by("-coverage_end").values_list("coverage_end", flat=True).first()
 
 
 @transaction.atomic
@@ -87,34 +233,19 @@ def enrollment_record(
     """Records one enrollment, deriving its kind; refuses a coverage that overlaps one the person already has.
 
     The participant's row is locked first, so two officers saving the same person at once are serialised and the
-    second sees the first's coverage.
+    second sees the first's coverage (on PostgreSQL an exclusion constraint backs this up).
     """
-    validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune)
+    validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    validate_dates(scheme=scheme, date_of_birth=participant.date_of_birth, enrolled_on=enrolled_on)
     coverage_end = add_months(coverage_start, months)
     existing = overlapping_enrollment(
         participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
     )
     if existing is not None:
-        raise ValidationError(
-            _("%(name)s already has %(scheme)s coverage from %(start)s to %(end)s (record no. %(pk)s).")
-            % {
-                "name": participant.full_name,
-                "scheme": existing.get_scheme_display(),
-                "start": existing.coverage_start.strftime("%d/%m/%Y"),
-                "end": existing.coverage_end.strftime("%d/%m/%Y"),
-                "pk": existing.pk,
-            },
-            code="duplicate",
-            params={"existing_pk": existing.pk},
-        )
-    previous_end = (
-        Enrollment.objects.filter(participant=participant, scheme=scheme, coverage_start__lt=coverage_start)
-        .order_by("-coverage_end")
-        .values_list("coverage_end", flat=True)
-        .first()
-    )
-    enrollment = Enrollment.objects.create(
+        raise duplicate_error(participant=participant, existing=existing)
+    previous_end = _previous_end(participant=participant, scheme=scheme, coverage_start=coverage_start)
+    enrollment = Enrollment(
         participant=participant,
         scheme=scheme,
         kind=derive_kind(previous_end=previous_end, coverage_start=coverage_start),
@@ -128,7 +259,117 @@ def enrollment_record(
         agent=agent,
         recorded_by=recorded_by,
     )
+    if recorded_by is not None:
+        enrollment._history_user = recorded_by
+    try:
+        with transaction.atomic():
+            enrollment.save()
+    except IntegrityError as exc:
+        # Only another write path that skipped the lock can get here; the constraint names the clash.
+        existing = overlapping_enrollment(
+            participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
+        )
+        if existing is not None:
+            raise duplicate_error(participant=participant, existing=existing) from exc
+        raise
     if Enrollment.objects.filter(participant=participant, scheme=scheme, coverage_start__gt=coverage_start).exists():
         enrollment_kinds_rederive(participant=participant, scheme=scheme)
         enrollment.refresh_from_db(fields=["kind"])
+    enrollments_changed_on_commit(
+        unit_ids={unit.pk}, days={enrolled_on}, schemes={scheme}, coverage_since=coverage_start
+    )
     return enrollment
+
+
+@transaction.atomic
+def enrollment_update(
+    *,
+    enrollment: Enrollment,
+    scheme: str,
+    enrolled_on: datetime.date,
+    coverage_start: datetime.date,
+    months: int,
+    unit,
+    commune,
+    organisation=None,
+    agent=None,
+    changed_by=None,
+) -> Enrollment:
+    """Changes one enrollment through the same rules as a new one; kinds of the person's other rows follow."""
+    validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
+    participant = Participant.objects.select_for_update().get(pk=enrollment.participant_id)
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    validate_dates(scheme=scheme, date_of_birth=participant.date_of_birth, enrolled_on=enrolled_on)
+    old = {
+        "unit": enrollment.unit_id,
+        "day": enrollment.enrolled_on,
+        "scheme": enrollment.scheme,
+        "start": enrollment.coverage_start,
+    }
+    coverage_end = add_months(coverage_start, months)
+    existing = overlapping_enrollment(
+        participant=participant,
+        scheme=scheme,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+        exclude_pk=enrollment.pk,
+    )
+    if existing is not None:
+        raise duplicate_error(participant=participant, existing=existing)
+    previous_end = _previous_end(
+        participant=participant, scheme=scheme, coverage_start=coverage_start, exclude_pk=enrollment.pk
+    )
+    enrollment.scheme = scheme
+    enrollment.kind = derive_kind(previous_end=previous_end, coverage_start=coverage_start)
+    enrollment.enrolled_on = enrolled_on
+    enrollment.coverage_start = coverage_start
+    enrollment.coverage_end = coverage_end
+    enrollment.months = months
+    enrollment.unit = unit
+    enrollment.commune = commune
+    enrollment.agent = agent
+    enrollment.organisation = organisation or (agent.organisation if agent else None)
+    if changed_by is not None:
+        enrollment._history_user = changed_by
+    try:
+        with transaction.atomic():
+            enrollment.save()
+    except IntegrityError as exc:
+        existing = overlapping_enrollment(
+            participant=participant,
+            scheme=scheme,
+            coverage_start=coverage_start,
+            coverage_end=coverage_end,
+            exclude_pk=enrollment.pk,
+        )
+        if existing is not None:
+            raise duplicate_error(participant=participant, existing=existing) from exc
+        raise
+    for each_scheme in {scheme, old["scheme"]}:
+        enrollment_kinds_rederive(participant=participant, scheme=each_scheme)
+    enrollment.refresh_from_db(fields=["kind"])
+    enrollments_changed_on_commit(
+        unit_ids={old["unit"], unit.pk},
+        days={old["day"], enrolled_on},
+        schemes={old["scheme"], scheme},
+        coverage_since=min(old["start"], coverage_start),
+    )
+    return enrollment
+
+
+@transaction.atomic
+def enrollment_delete(*, enrollment: Enrollment, deleted_by=None) -> None:
+    """Deletes one enrollment (the history keeps it) and re-derives the kinds of the person's later rows."""
+    participant = Participant.objects.select_for_update().get(pk=enrollment.participant_id)
+    enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
+    unit_id, day, scheme, start = (
+        enrollment.unit_id,
+        enrollment.enrolled_on,
+        enrollment.scheme,
+        enrollment.coverage_start,
+    )
+    if deleted_by is not None:
+        enrollment._history_user = deleted_by
+    enrollment.delete()
+    enrollment_kinds_rederive(participant=participant, scheme=scheme)
+    enrollments_changed_on_commit(unit_ids={unit_id}, days={day}, schemes={scheme}, coverage_since=start)

@@ -21,8 +21,10 @@ A receiver must be quick and must not raise: enqueue work, do not do it in the r
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
+import threading
 from collections.abc import Iterable
 
 from django.db import transaction
@@ -31,6 +33,23 @@ from django.dispatch import Signal
 logger = logging.getLogger(__name__)
 
 enrollments_changed = Signal()
+
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def enrollments_changed_batch():
+    """Within this block, every change is merged into one signal sent at commit (an import of 5,000 rows sends one)."""
+    if getattr(_batch, "payload", None) is not None:
+        yield
+        return
+    _batch.payload = {"unit_ids": set(), "days": set(), "schemes": set(), "coverage_since": None}
+    try:
+        yield
+        payload = _batch.payload
+    finally:
+        _batch.payload = None
+    enrollments_changed_on_commit(**payload)
 
 
 def enrollments_changed_on_commit(
@@ -41,6 +60,14 @@ def enrollments_changed_on_commit(
     coverage_since: datetime.date | None = None,
 ) -> None:
     """Sends `enrollments_changed` when the current transaction commits (at once when there is none)."""
+    batch = getattr(_batch, "payload", None)
+    if batch is not None:
+        batch["unit_ids"].update(u for u in unit_ids if u is not None)
+        batch["days"].update(days)
+        batch["schemes"].update(schemes)
+        if coverage_since is not None:
+            batch["coverage_since"] = min(filter(None, (batch["coverage_since"], coverage_since)))
+        return
     payload = {
         "unit_ids": frozenset(u for u in unit_ids if u is not None),
         "days": frozenset(days),
