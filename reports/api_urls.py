@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from reports import api
 
 app_name = "api"
 
-urlpatterns = []
+urlpatterns = [
+    path("campaigns/", api.campaign_list, name="campaign_list"),
+    path("campaigns/<slug:slug>/attainment/", api.campaign_attainment, name="campaign_attainment"),
+    path("openapi.json", api.openapi, name="openapi"),
+    path("schema/", api.openapi, name="schema"),
+]

@@ -57,10 +57,14 @@ def prev_year_end(day: datetime.date) -> datetime.date:
 
 
 def same_day_last_year(day: datetime.date) -> datetime.date:
+    return same_day_years_ago(day, 1)
+
+
+def same_day_years_ago(day: datetime.date, years: int) -> datetime.date:
     try:
-        return day.replace(year=day.year - 1)
+        return day.replace(year=day.year - years)
     except ValueError:  # 29 February
-        return datetime.date(day.year - 1, 2, 28)
+        return datetime.date(day.year - years, 2, 28)
 
 
 def days_elapsed(campaign: Campaign, as_of: datetime.date) -> int:

@@ -1,0 +1,138 @@
+"""Charts as pure functions: selector output in, a plotly figure out (plotly.graph_objects only, no pandas).
+
+Names that reach hover text are HTML-escaped: plotly renders hover labels as HTML.
+"""
+
+from __future__ import annotations
+
+import datetime
+import html
+
+import plotly.graph_objects as go
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+
+from participants.models import Scheme
+
+SCHEME_COLOURS = {Scheme.VSI: "#0d6efd", Scheme.HI_FAMILY: "#198754"}
+ON_TRACK = "#198754"
+BEHIND = "#dc3545"
+NO_TARGET = "#6c757d"
+
+
+def _layout(fig: go.Figure, *, title: str, height: int = 360) -> go.Figure:
+    fig.update_layout(
+        title={"text": html.escape(title), "x": 0},
+        height=height,
+        margin={"l": 40, "r": 10, "t": 50, "b": 40},
+        # Vietnamese writes 1.234,5; plotly's `separators` is "<decimal><thousands>".
+        separators=",." if (get_language() or "vi").startswith("vi") else ".,",
+        legend={"orientation": "h", "y": -0.15},
+        template="plotly_white",
+    )
+    return fig
+
+
+def cumulative_chart(
+    *,
+    series: dict[str, list[tuple[datetime.date, int]]],
+    targets: dict[str, int],
+    start: datetime.date,
+    end: datetime.date,
+    scheme_labels: dict[str, str],
+) -> go.Figure:
+    """Cumulative enrolled per scheme against its target and the even-pace line from 0 at the start to the target
+    at the end."""
+    fig = go.Figure()
+    day_before = start - datetime.timedelta(days=1)
+    for scheme, points in series.items():
+        label = html.escape(str(scheme_labels.get(scheme, scheme)))
+        colour = SCHEME_COLOURS.get(scheme)
+        days = [day_before] + [p[0] for p in points]
+        values = [0] + [p[1] for p in points]
+        fig.add_trace(
+            go.Scatter(
+                x=days,
+                y=values,
+                mode="lines+markers",
+                name=label,
+                line={"color": colour, "shape": "hv"},
+                hovertemplate=f"{label}<br>%{{x|%d/%m/%Y}}: %{{y:,}}<extra></extra>",
+            )
+        )
+        target = targets.get(scheme)
+        if target:
+            fig.add_trace(
+                go.Scatter(
+                    x=[day_before, end],
+                    y=[0, target],
+                    mode="lines",
+                    name=f"{label} – {html.escape(_('even pace'))}",
+                    line={"color": colour, "dash": "dot", "width": 1},
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(
+                go.Scatter(
+                    x=[day_before, end],
+                    y=[target, target],
+                    mode="lines",
+                    name=f"{label} – {html.escape(_('target'))}",
+                    line={"color": colour, "dash": "dash", "width": 1},
+                    hovertemplate=f"{label} – {html.escape(_('target'))}: %{{y:,}}<extra></extra>",
+                )
+            )
+    fig.update_xaxes(tickformat="%d/%m", range=[day_before, end])
+    fig.update_yaxes(rangemode="tozero")
+    return _layout(fig, title=_("Cumulative enrolled against target"))
+
+
+def attainment_bar_chart(*, rows: list, scheme_label: str) -> go.Figure:
+    """Attained % per unit, highest first, green when on track and red when behind (grey: no target).
+
+    `rows` are snapshot rows of one scheme with `.unit.name`, `.attained_pct`, `.on_track`, `.enrolled`, `.target`.
+    """
+    ordered = sorted(rows, key=lambda r: (r.attained_pct is None, -(r.attained_pct or 0), r.unit.name))
+    names = [html.escape(r.unit.name) for r in ordered]
+    values = [float(r.attained_pct) if r.attained_pct is not None else 0 for r in ordered]
+    colours = [NO_TARGET if r.attained_pct is None else ON_TRACK if r.on_track else BEHIND for r in ordered]
+    custom = [[r.achieved, r.target] for r in ordered]
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=names,
+            orientation="h",
+            marker={"color": colours},
+            customdata=custom,
+            hovertemplate="%{y}: %{x:.2f}% (%{customdata[0]:,} / %{customdata[1]:,})<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(ticksuffix="%", rangemode="tozero")
+    title = _("Attained %% per unit – %(scheme)s") % {"scheme": scheme_label}
+    return _layout(fig, title=title, height=max(240, 28 * len(ordered) + 100))
+
+
+def breakdown_chart(*, groups: list[dict], labels: dict[str, str], title: str) -> go.Figure:
+    """Horizontal bars per group (age band, gender, occupation), one bar per scheme."""
+    fig = go.Figure()
+    names = [html.escape(str(labels.get(g["group"], g["group"]))) for g in groups]
+    for scheme in Scheme.values:
+        fig.add_trace(
+            go.Bar(
+                x=[g.get(scheme, 0) for g in groups],
+                y=names,
+                orientation="h",
+                name=html.escape(str(Scheme(scheme).label)),
+                marker={"color": SCHEME_COLOURS[scheme]},
+                hovertemplate="%{y}: %{x:,}<extra></extra>",
+            )
+        )
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title=title, height=max(220, 40 * len(groups) + 100))
+
+
+def to_html(fig: go.Figure) -> str:
+    """A div for a template; the page includes static/vendor/plotly/plotly-basic.min.js itself, once."""
+    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})

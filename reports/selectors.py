@@ -1,0 +1,233 @@
+"""Reads for the dashboards, exports and API: snapshot rows and live breakdowns, always scoped through
+districts.scoping, aggregated in the database."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db.models import Case, CharField, Count, F, IntegerField, Max, Q, Sum, Value, When
+from django.utils import timezone
+
+from campaigns.models import Campaign
+from districts.scoping import scope_of, scope_queryset, visible_campaigns, visible_enrollments
+from participants.models import EnrollmentKind, Scheme
+from reports import engine
+from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
+
+# A snapshot older than this is flagged even without pending changes: the nightly run did not happen.
+STALE_AFTER = datetime.timedelta(hours=26)
+AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
+
+
+def user_unit_id(user) -> int | None:
+    """The one unit a user is tied to, or None for a province-wide user (or a superuser)."""
+    scope = scope_of(user)
+    return scope.unit_id if scope is not None else None
+
+
+def campaigns_for_overview(user):
+    """The user's campaigns, active first, then by start date (newest first)."""
+    return (
+        visible_campaigns(user)
+        .select_related("province")
+        .annotate(
+            status_order=Case(
+                When(status=Campaign.Status.ACTIVE, then=Value(0)),
+                When(status=Campaign.Status.DRAFT, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("status_order", "-start_date", "name")
+    )
+
+
+def scoped_totals(user, campaigns):
+    """Snapshot rows of these campaigns that the user may see (unit rows of their unit, or all of the province's)."""
+    return scope_queryset(
+        AttainmentTotal.objects.filter(campaign__in=campaigns),
+        user,
+        province_field="campaign__province",
+        unit_field="unit",
+    )
+
+
+def headline_rows(user, campaigns) -> dict[int, list[AttainmentTotal]]:
+    """Per campaign id, the headline rows per scheme: the province row, or the user's own unit's rows."""
+    unit_id = user_unit_id(user)
+    qs = scoped_totals(user, campaigns).select_related("unit")
+    qs = qs.filter(unit_id=unit_id) if unit_id else qs.filter(unit__isnull=True)
+    out: dict[int, list[AttainmentTotal]] = {}
+    for row in qs.order_by("campaign_id", "scheme"):
+        out.setdefault(row.campaign_id, []).append(row)
+    return out
+
+
+def unit_rows(user, campaign):
+    return scoped_totals(user, [campaign]).filter(unit__isnull=False).select_related("unit")
+
+
+@dataclass
+class Freshness:
+    computed_at: datetime.datetime | None
+    as_of: datetime.date | None
+    pending_since: datetime.datetime | None
+    stale: bool
+    last_run: RecomputeRun | None
+
+
+def freshness(campaign: Campaign, *, unit_id: int | None = None) -> Freshness:
+    """When the campaign's snapshot was computed and whether data changed after it (pending refreshes)."""
+    latest = AttainmentTotal.objects.filter(campaign=campaign).aggregate(at=Max("computed_at"), day=Max("as_of"))
+    pending = PendingRefresh.objects.filter(campaign=campaign)
+    if unit_id:
+        pending = pending.filter(unit_id=unit_id)
+    pending_since = pending.aggregate(at=Max("marked_at"))["at"]
+    computed_at = latest["at"]
+    stale = computed_at is None or pending_since is not None
+    if computed_at is not None and campaign.end_date >= timezone.localdate() - datetime.timedelta(days=1):
+        stale = stale or timezone.now() - computed_at > STALE_AFTER
+    last_run = RecomputeRun.objects.filter(Q(campaign=campaign) | Q(campaign__isnull=True)).order_by("-pk").first()
+    return Freshness(computed_at, latest["day"], pending_since, stale, last_run)
+
+
+def cumulative_series(campaign: Campaign, *, unit_id: int | None = None) -> dict[str, list[tuple[datetime.date, int]]]:
+    """Per scheme, the (day, cumulative enrolled) points summed over the units (or of one unit)."""
+    qs = AttainmentDaily.objects.filter(campaign=campaign)
+    if unit_id:
+        qs = qs.filter(unit_id=unit_id)
+    out: dict[str, list] = {s: [] for s in Scheme.values}
+    running: dict[str, int] = dict.fromkeys(Scheme.values, 0)
+    for row in qs.order_by().values("scheme", "day").annotate(n=Sum("count")).order_by("scheme", "day"):
+        running[row["scheme"]] += row["n"]
+        out[row["scheme"]].append((row["day"], running[row["scheme"]]))
+    return out
+
+
+def campaign_enrollments(user, campaign: Campaign, as_of: datetime.date, *, unit=None):
+    """The enrollments behind the campaign's figures that the user may see: new + resumed, in the window."""
+    qs = visible_enrollments(user).filter(
+        unit__province_id=campaign.province_id,
+        enrolled_on__gte=campaign.start_date,
+        enrolled_on__lte=min(as_of, campaign.end_date),
+        kind__in=engine.GROWTH_KINDS,
+    )
+    if unit is not None:
+        qs = qs.filter(unit=unit)
+    return qs
+
+
+def _age_band_expression(reference: datetime.date):
+    whens = []
+    for low, high, label in AGE_BANDS:
+        q = Q()
+        # Age at the reference day >= low  <=>  born on or before reference minus low years.
+        if low is not None:
+            q &= Q(participant__date_of_birth__lte=engine.same_day_years_ago(reference, low))
+        if high is not None:
+            q &= Q(participant__date_of_birth__gt=engine.same_day_years_ago(reference, high))
+        whens.append(When(q, then=Value(label)))
+    return Case(*whens, default=Value("unknown"), output_field=CharField())
+
+
+def breakdown(user, campaign: Campaign, as_of: datetime.date, *, unit=None) -> dict[str, list[dict]]:
+    """Counts of the campaign's enrollments by age band (at the start of the window), gender and occupation."""
+    qs = campaign_enrollments(user, campaign, as_of, unit=unit).order_by()
+    per_scheme = {s: Count("id", filter=Q(scheme=s)) for s in Scheme.values}
+    return {
+        "age": list(
+            qs.annotate(group=_age_band_expression(campaign.start_date))
+            .values("group")
+            .annotate(total=Count("id"), **per_scheme)
+            .order_by("group")
+        ),
+        "gender": list(
+            qs.values(group=F("participant__gender")).annotate(total=Count("id"), **per_scheme).order_by("-total")
+        ),
+        "occupation": list(
+            qs.values(group=F("participant__occupation")).annotate(total=Count("id"), **per_scheme).order_by("-total")
+        ),
+    }
+
+
+def unit_communes(user, campaign: Campaign, as_of: datetime.date, unit) -> list[dict]:
+    """Per commune of the unit: enrolled per scheme (communes with none are listed too)."""
+    from districts.scoping import visible_communes
+
+    window = Q(
+        enrollments__enrolled_on__gte=campaign.start_date,
+        enrollments__enrolled_on__lte=min(as_of, campaign.end_date),
+        enrollments__kind__in=engine.GROWTH_KINDS,
+        enrollments__unit=unit,
+    )
+    return list(
+        visible_communes(user)
+        .filter(district=unit)
+        .order_by("code")
+        .values("pk", "code", "name")
+        .annotate(
+            total=Count("enrollments", filter=window),
+            **{s: Count("enrollments", filter=window & Q(enrollments__scheme=s)) for s in Scheme.values},
+        )
+    )
+
+
+def unit_collectors(user, campaign: Campaign, as_of: datetime.date, unit) -> list[dict]:
+    """Per collection organisation and agent: enrolled per scheme in the unit."""
+    per_scheme = {s: Count("id", filter=Q(scheme=s)) for s in Scheme.values}
+    return list(
+        campaign_enrollments(user, campaign, as_of, unit=unit)
+        .order_by()
+        .values(
+            "organisation_id",
+            "organisation__code",
+            "organisation__name",
+            "agent_id",
+            "agent__code",
+            "agent__full_name",
+        )
+        .annotate(total=Count("id"), **per_scheme)
+        .order_by("-total", "organisation__code", "agent__code")
+    )
+
+
+def kind_counts(user, campaign: Campaign, as_of: datetime.date) -> dict:
+    """new / resumed counts of the visible enrollments (used to check that pages and snapshot agree)."""
+    return (
+        campaign_enrollments(user, campaign, as_of)
+        .order_by()
+        .aggregate(
+            new=Count("id", filter=Q(kind=EnrollmentKind.NEW)),
+            resumed=Count("id", filter=Q(kind=EnrollmentKind.RESUMED)),
+        )
+    )
+
+
+def attainment_for_campaign(*, user, campaign: Campaign, as_of: datetime.date | None = None) -> dict:
+    """The figures the API serves: from the snapshot when it is for this date, else computed live (not stored)."""
+    unit_id = user_unit_id(user)
+    snapshot_day = AttainmentTotal.objects.filter(campaign=campaign).values_list("as_of", flat=True).first()
+    if as_of is None:
+        as_of = snapshot_day or engine.default_as_of(campaign)
+    if snapshot_day == as_of:
+        rows = list(scoped_totals(user, [campaign]).select_related("unit").order_by("scheme", "unit__code"))
+        computed_at = max((r.computed_at for r in rows), default=None)
+    else:
+        live = engine.figures_compute(campaign, as_of)
+        from districts.models import District
+
+        names = {d.pk: d for d in District.objects.filter(pk__in=[r.unit_id for r in live if r.unit_id])}
+        rows = []
+        for r in live:
+            if unit_id and r.unit_id != unit_id:
+                continue
+            r.unit = names.get(r.unit_id)
+            rows.append(r)
+        computed_at = timezone.now()
+    return {
+        "as_of": as_of,
+        "computed_at": computed_at,
+        "province": [r for r in rows if r.unit_id is None],
+        "units": [r for r in rows if r.unit_id is not None],
+    }

@@ -1,0 +1,247 @@
+"""Dashboards: thin doors onto reports.selectors, scoped through districts.scoping (out of scope -> 404)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from django_tables2 import RequestConfig
+from django_tables2.export import TableExport
+
+from districts.scoping import ROLE_ADMIN, role_of, visible_campaigns, visible_units
+from participants.models import Participant, Scheme
+from reports import charts, engine, selectors
+from reports.filters import RankingFilter
+from reports.models import PendingRefresh, RecomputeRun
+from reports.tables import RankingTable
+
+
+def _role(request, allowed=None) -> str:
+    role = role_of(request.user)
+    if role is None or (allowed and role not in allowed):
+        raise PermissionDenied
+    return role
+
+
+def _scheme_labels():
+    return {value: str(label) for value, label in Scheme.choices}
+
+
+def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, organisation=None, agent=None):
+    """The participants app's enrollment list filtered to the records behind a figure, when that page exists."""
+    try:
+        base = reverse("participants:enrollment_list")
+    except NoReverseMatch:
+        return None
+    params = {
+        "enrolled_from": campaign.start_date.isoformat(),
+        "enrolled_to": min(as_of, campaign.end_date).isoformat(),
+        "growth": "1",
+    }
+    for key, value in (
+        ("unit", unit.pk if unit else None),
+        ("scheme", scheme),
+        ("commune", commune),
+        ("organisation", organisation),
+        ("agent", agent),
+    ):
+        if value:
+            params[key] = value
+    return f"{base}?{urlencode(params)}"
+
+
+def _breakdown_context(user, campaign, as_of, unit=None):
+    data = selectors.breakdown(user, campaign, as_of, unit=unit)
+    age_labels = {
+        "under_25": _("Under 25"),
+        "25_34": _("25–34"),
+        "35_44": _("35–44"),
+        "45_54": _("45–54"),
+        "55_plus": _("55 and over"),
+        "unknown": _("Unknown"),
+    }
+    gender_labels = {value: str(label) for value, label in Participant.Gender.choices}
+    occupation_labels = {value: str(label) for value, label in Participant.Occupation.choices}
+    sections = []
+    for key, title, labels in (
+        ("age", _("By age band (at the start of the campaign)"), age_labels),
+        ("gender", _("By gender"), gender_labels),
+        ("occupation", _("By occupation"), occupation_labels),
+    ):
+        groups = [{**g, "label": labels.get(g["group"], g["group"])} for g in data[key]]
+        sections.append({"key": key, "title": title, "groups": groups})
+    chart = None
+    if data["age"]:
+        chart = charts.to_html(charts.breakdown_chart(groups=data["age"], labels=age_labels, title=_("By age band")))
+    return {"breakdown": sections, "breakdown_chart": chart}
+
+
+@login_required
+def province_overview(request):
+    """The manager's home: every campaign of the province, active first, with its headline figures."""
+    _role(request)
+    campaigns = list(selectors.campaigns_for_overview(request.user))
+    headlines = selectors.headline_rows(request.user, campaigns)
+    pending = set(
+        PendingRefresh.objects.filter(campaign__in=campaigns).values_list("campaign_id", flat=True).distinct()
+    )
+    items = [{"campaign": c, "rows": headlines.get(c.pk, []), "pending": c.pk in pending} for c in campaigns]
+    return render(request, "reports/province_overview.html", {"items": items})
+
+
+@login_required
+def campaign_dashboard(request, slug):
+    role = _role(request)
+    campaign = get_object_or_404(visible_campaigns(request.user).select_related("province"), slug=slug)
+    unit_id = selectors.user_unit_id(request.user)
+    fresh = selectors.freshness(campaign, unit_id=unit_id)
+    as_of = fresh.as_of or engine.default_as_of(campaign)
+
+    unit_rows = selectors.unit_rows(request.user, campaign)
+    ranking_filter = RankingFilter(request.GET, queryset=unit_rows)
+    table = RankingTable(ranking_filter.qs, campaign=campaign, show_achieved=campaign.is_stock)
+    RequestConfig(request, paginate={"per_page": 100}).configure(table)
+    export_format = request.GET.get("_export")
+    if TableExport.is_valid_format(export_format):
+        exporter = TableExport(export_format, table)
+        return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
+
+    headline = selectors.headline_rows(request.user, [campaign]).get(campaign.pk, [])
+    labels = _scheme_labels()
+    cumulative = None
+    if not campaign.is_stock:
+        series = selectors.cumulative_series(campaign, unit_id=unit_id)
+        cumulative = charts.to_html(
+            charts.cumulative_chart(
+                series=series,
+                targets={r.scheme: r.target for r in headline},
+                start=campaign.start_date,
+                end=campaign.end_date,
+                scheme_labels=labels,
+            )
+        )
+    bar_charts = []
+    all_rows = list(unit_rows)
+    if len({r.unit_id for r in all_rows}) > 1:
+        for scheme in Scheme.values:
+            rows = [r for r in all_rows if r.scheme == scheme]
+            if rows:
+                bar_charts.append(charts.to_html(charts.attainment_bar_chart(rows=rows, scheme_label=labels[scheme])))
+    own_unit = next((r.unit for r in all_rows if r.unit_id == unit_id), None) if unit_id else None
+    context = {
+        "campaign": campaign,
+        "headline": headline,
+        "fresh": fresh,
+        "as_of": as_of,
+        "table": table,
+        "filter": ranking_filter,
+        "cumulative_chart": cumulative,
+        "bar_charts": bar_charts,
+        "own_unit": own_unit,
+        "can_recompute": role == ROLE_ADMIN,
+        "enrollments_url": enrollment_list_url(campaign=campaign, as_of=as_of, unit=own_unit),
+        **_breakdown_context(request.user, campaign, as_of, unit=own_unit),
+    }
+    return render(request, "reports/campaign_dashboard.html", context)
+
+
+@login_required
+def unit_detail(request, slug, code):
+    """One unit of a campaign: its figures, communes, collection organisations and agents, and the records behind."""
+    _role(request)
+    campaign = get_object_or_404(visible_campaigns(request.user).select_related("province"), slug=slug)
+    unit = get_object_or_404(visible_units(request.user), code=code, province_id=campaign.province_id)
+    fresh = selectors.freshness(campaign, unit_id=unit.pk)
+    as_of = fresh.as_of or engine.default_as_of(campaign)
+    rows = list(selectors.unit_rows(request.user, campaign).filter(unit=unit).order_by("scheme"))
+    labels = _scheme_labels()
+    cumulative = None
+    if not campaign.is_stock:
+        cumulative = charts.to_html(
+            charts.cumulative_chart(
+                series=selectors.cumulative_series(campaign, unit_id=unit.pk),
+                targets={r.scheme: r.target for r in rows},
+                start=campaign.start_date,
+                end=campaign.end_date,
+                scheme_labels=labels,
+            )
+        )
+    communes = selectors.unit_communes(request.user, campaign, as_of, unit)
+    for c in communes:
+        c["url"] = enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, commune=c["pk"])
+    collectors = selectors.unit_collectors(request.user, campaign, as_of, unit)
+    for c in collectors:
+        c["url"] = enrollment_list_url(
+            campaign=campaign, as_of=as_of, unit=unit, organisation=c["organisation_id"], agent=c["agent_id"]
+        )
+    for r in rows:
+        r.enrollments_url = enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, scheme=r.scheme)
+    context = {
+        "campaign": campaign,
+        "unit": unit,
+        "rows": rows,
+        "fresh": fresh,
+        "as_of": as_of,
+        "cumulative_chart": cumulative,
+        "communes": communes,
+        "collectors": collectors,
+        "schemes": Scheme.choices,
+        **_breakdown_context(request.user, campaign, as_of, unit=unit),
+    }
+    return render(request, "reports/unit_detail.html", context)
+
+
+@login_required
+@require_POST
+def recompute_start(request, slug):
+    """An admin starts a full recompute of one campaign; the page then polls its progress."""
+    _role(request, allowed={ROLE_ADMIN})
+    campaign = get_object_or_404(visible_campaigns(request.user), slug=slug)
+    from reports.tasks import enqueue, recompute_campaign
+
+    run = (
+        RecomputeRun.objects.filter(
+            campaign=campaign, status__in=[RecomputeRun.Status.QUEUED, RecomputeRun.Status.RUNNING]
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if run is None or (run.queued_at and (timezone.now() - run.queued_at).total_seconds() > 3600):
+        run = RecomputeRun.objects.create(campaign=campaign, kind=RecomputeRun.Kind.FULL, started_by=request.user)
+
+        def publish(run=run):
+            if not enqueue(recompute_campaign, campaign.pk, run.pk):
+                # Still queued means it never started (a run that started and failed records its own error).
+                RecomputeRun.objects.filter(pk=run.pk, status=RecomputeRun.Status.QUEUED).update(
+                    status=RecomputeRun.Status.FAILED, error=_("The task queue is unavailable; try again later.")
+                )
+
+        transaction.on_commit(publish)
+    run.refresh_from_db()
+    if request.htmx:
+        return render(request, "reports/inc/run_progress.html", _run_context(run))
+    messages.info(request, _("The recompute has been started."))
+    return redirect("reports:campaign_dashboard", slug=campaign.slug)
+
+
+def _run_context(run):
+    done, total = engine.run_progress(run)
+    pct = 100 if run.status == RecomputeRun.Status.SUCCEEDED else (round(100 * done / total) if total else 0)
+    return {"run": run, "done": done, "total": total, "pct": pct}
+
+
+@login_required
+def run_progress(request, pk):
+    _role(request, allowed={ROLE_ADMIN})
+    run = get_object_or_404(
+        RecomputeRun.objects.filter(campaign__in=visible_campaigns(request.user)).select_related("campaign"), pk=pk
+    )
+    return render(request, "reports/inc/run_progress.html", _run_context(run))
