@@ -36,10 +36,14 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "districts",
     "campaigns",
     "participants",
     "reports",
+    "accounts",
+    "audit",
 ]
 
 MIDDLEWARE = [
@@ -48,10 +52,14 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Before CSRF, so that a refused CSRF check is recorded as a refused access too.
+    "audit.middleware.RefusedAccessMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.SessionSecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -109,7 +117,18 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = ["username", ["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_IPWARE_META_PRECEDENCE_ORDER = env.list("AXES_CLIENT_IP_HEADERS", default=["REMOTE_ADDR"])
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# The client's address: REMOTE_ADDR unless the deployment names the header its own proxy sets (HTTP_X_REAL_IP, or
+# HTTP_X_FORWARDED_FOR, of which only the right-most entry is believed). A client that reaches the app directly
+# cannot choose its address. Axes (lock-out by username + IP) and the audit trail read it through one function.
+CLIENT_IP_HEADERS = env.list("AXES_CLIENT_IP_HEADERS", default=["REMOTE_ADDR"])
+AXES_CLIENT_IP_CALLABLE = "accounts.network.client_ip"
+
+# Sessions: an idle timeout on top of the absolute lifetime (SESSION_COOKIE_AGE, enforced from the sign-in time by
+# accounts.middleware); REQUIRE_2FA makes TOTP two-factor sign-in compulsory for every role.
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+REQUIRE_2FA = env.bool("REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "BHXH"
 
 LANGUAGE_CODE = "vi"
 LANGUAGES = [("vi", _("Vietnamese")), ("en", _("English"))]
@@ -197,8 +216,10 @@ DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # No SI number ever reaches a log line: every handler masks runs of ten or more digits.
+    "filters": {"personal_data": {"()": "audit.masking.PersonalDataFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["personal_data"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -1,0 +1,85 @@
+"""Session security: idle timeout, absolute lifetime, deactivated users, and the second factor when it is due."""
+
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import SESSION_KEY, logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django_otp import user_has_device
+
+AUTH_AT = "_auth_at"
+LAST_SEEN = "_last_seen"
+# Writing the session on every request would cost a database write per page; a minute of slack is harmless.
+LAST_SEEN_RESOLUTION = 60
+
+# Pages a signed-in user can reach before the second factor: the sign-in itself and the two-factor pages.
+SECOND_FACTOR_EXEMPT = {"login", "logout", "set_language", "accounts:otp_verify", "accounts:otp_setup"}
+
+
+def is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def needs_second_factor(user) -> bool:
+    """A user with a confirmed authenticator always uses it; REQUIRE_2FA makes it compulsory for every role."""
+    return bool(settings.REQUIRE_2FA) or user_has_device(user, confirmed=True)
+
+
+class SessionSecurityMiddleware:
+    """Ends sessions that have been idle or alive too long, or whose user was deactivated; asks for the second factor.
+
+    Placed after AuthenticationMiddleware, OTPMiddleware and MessageMiddleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        if user.is_authenticated:
+            ended = self._ended(request, user)
+            if ended:
+                logout(request)
+                if is_api(request):
+                    return JsonResponse({"detail": ended}, status=401)
+                messages.info(request, ended)
+                return redirect_to_login(request.get_full_path())
+        elif SESSION_KEY in request.session:
+            # The session names a user Django would not load (deactivated or deleted): end it for good, so that
+            # reactivating the account does not bring an old session back to life.
+            request.session.flush()
+        return self.get_response(request)
+
+    def _ended(self, request, user) -> str | None:
+        if not user.is_active:
+            return _("Your account has been deactivated.")
+        session, now = request.session, int(time.time())
+        started, last_seen = session.get(AUTH_AT), session.get(LAST_SEEN)
+        if started is None:
+            session[AUTH_AT] = started = now
+        if now - started > settings.SESSION_COOKIE_AGE:
+            return _("Your session has reached its maximum length. Please sign in again.")
+        if last_seen is not None and now - last_seen > settings.SESSION_IDLE_SECONDS:
+            return _("You were signed out after a period of inactivity. Please sign in again.")
+        if last_seen is None or now - last_seen >= LAST_SEEN_RESOLUTION:
+            session[LAST_SEEN] = now
+        return None
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if not user.is_authenticated or user.is_verified() or not needs_second_factor(user):
+            return None
+        match = request.resolver_match
+        if match is not None and match.view_name in SECOND_FACTOR_EXEMPT:
+            return None
+        if is_api(request):
+            return JsonResponse({"detail": _("Two-factor verification is required.")}, status=403)
+        name = "accounts:otp_verify" if user_has_device(user, confirmed=True) else "accounts:otp_setup"
+        from django.urls import reverse
+
+        return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")
