@@ -224,6 +224,7 @@ def attainment_for_campaign(*, user, campaign: Campaign, as_of: datetime.date | 
                 continue
             r.unit = names.get(r.unit_id)
             rows.append(r)
+        rows.sort(key=lambda r: (r.scheme, r.unit.code if r.unit else ""))
         computed_at = timezone.now()
     return {
         "as_of": as_of,
