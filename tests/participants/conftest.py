@@ -37,3 +37,38 @@ def entry_data(commune, **overrides):
 
 
 D = datetime.date
+
+
+@pytest.fixture(autouse=True)
+def _english(client):
+    """Assertions read English; one test per page checks the Vietnamese text explicitly."""
+    from django.utils import translation
+
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    with translation.override("en"):
+        yield
+
+
+def login(client, user):
+    client.force_login(user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+def record(participant=None, *, unit, commune, scheme="vsi", start=None, months=12, enrolled_on=None, user=None, **kw):
+    """Records an enrollment through the service (the only write path)."""
+    from participants.services import enrollment_record
+    from tests.factories import ParticipantFactory
+
+    start = start or datetime.date(2024, 3, 1)
+    return enrollment_record(
+        participant=participant or ParticipantFactory(),
+        scheme=scheme,
+        enrolled_on=enrolled_on or start,
+        coverage_start=start,
+        months=months,
+        unit=unit,
+        commune=commune,
+        recorded_by=user,
+        **kw,
+    )
