@@ -31,7 +31,7 @@ from districts.models import District
 from participants.models import Scheme
 
 # A province has a few dozen units: a target file is tiny. These bounds are far above any real one.
-MAX_FILE_BYTES = getattr(settings, "MAX_TARGET_FILE_BYTES", 2 * 1024 * 1024)
+DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024
 MAX_ZIP_ENTRIES = 200
 MAX_ZIP_UNCOMPRESSED_BYTES = 50 * 1024 * 1024
 MAX_DATA_ROWS = 1000
@@ -58,6 +58,11 @@ HEADER_ALIASES = {
 # Longest first, so that "thanh pho" wins over a shorter prefix; "tp." is how officers abbreviate a city.
 UNIT_PREFIXES = ("thanh pho", "thi xa", "huyen", "quan", "tp.", "tp", "tx.", "tx", "h.", "q.")
 PROVINCE_PREFIXES = ("thanh pho", "tinh", "tp.", "tp")
+
+
+def max_file_bytes() -> int:
+    """The largest target file accepted (settings.MAX_TARGET_FILE_BYTES, else 2 MB)."""
+    return getattr(settings, "MAX_TARGET_FILE_BYTES", DEFAULT_MAX_FILE_BYTES)
 
 
 class FileRejected(Exception):
@@ -138,10 +143,10 @@ def _save_as_hint() -> str:
 
 def read_table(data: bytes, file_name: str = "") -> Table:
     """Reads an uploaded target file (XLSX or CSV, recognised by its content, not its name)."""
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > max_file_bytes():
         raise FileRejected(
             _("The file is too large (%(size)s kB; at most %(max)s kB). A target file has one row per unit.")
-            % {"size": len(data) // 1024, "max": MAX_FILE_BYTES // 1024}
+            % {"size": len(data) // 1024, "max": max_file_bytes() // 1024}
         )
     if not data.strip():
         raise FileRejected(_("The file is empty."))

@@ -13,6 +13,10 @@ from participants.models import Scheme
 CHANGE_REASON_MAX = 100
 
 
+# Target's default ordering joins the unit (LEFT OUTER JOIN); PostgreSQL refuses FOR UPDATE on the nullable side of
+# an outer join, so locked reads order by pk instead.
+
+
 def _stamp(target: Target, *, history_user=None, change_reason: str | None = None) -> None:
     # simple-history reads these private attributes when it writes the history row; an explicit user wins over
     # the request's (the command line has no request at all).
@@ -36,7 +40,9 @@ def target_set(
         raise ValidationError(
             {"unit": _("%(unit)s is not in %(province)s.") % {"unit": unit.name, "province": campaign.province.name}}
         )
-    target = Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).first()
+    target = (
+        Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).order_by("pk").first()
+    )
     if target is None:
         target = Target(campaign=campaign, unit=unit, scheme=scheme, value=int(value))
         _stamp(target, history_user=history_user, change_reason=change_reason)
@@ -53,7 +59,9 @@ def target_set(
 @transaction.atomic
 def target_clear(*, campaign: Campaign, unit, scheme: str, history_user=None, change_reason: str | None = None) -> bool:
     """Removes one target (unit None = the province-level one); True when there was one. The history keeps it."""
-    target = Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).first()
+    target = (
+        Target.objects.select_for_update().filter(campaign=campaign, unit=unit, scheme=scheme).order_by("pk").first()
+    )
     if target is None:
         return False
     _stamp(target, history_user=history_user, change_reason=change_reason)

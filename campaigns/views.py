@@ -196,12 +196,12 @@ def target_import(request, slug):
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         try:
-            if upload.size > importing.MAX_FILE_BYTES:
+            if upload.size > importing.max_file_bytes():
                 raise importing.FileRejected(
                     _("The file is too large (%(size)s kB; at most %(max)s kB). A target file has one row per unit.")
-                    % {"size": upload.size // 1024, "max": importing.MAX_FILE_BYTES // 1024}
+                    % {"size": upload.size // 1024, "max": importing.max_file_bytes() // 1024}
                 )
-            data = upload.read(importing.MAX_FILE_BYTES + 1)
+            data = upload.read(importing.max_file_bytes() + 1)
             table = importing.read_table(data, upload.name)
         except importing.FileRejected as exc:
             form.add_error("file", exc.message)
@@ -222,7 +222,7 @@ def target_import(request, slug):
     return render(
         request,
         "campaigns/target_import.html",
-        {"campaign": campaign, "form": form, "max_kb": importing.MAX_FILE_BYTES // 1024},
+        {"campaign": campaign, "form": form, "max_kb": importing.max_file_bytes() // 1024},
     )
 
 

@@ -37,10 +37,10 @@ class Command(BaseCommand):
         path = Path(file)
         if not path.is_file():
             raise CommandError(f"{file}: no such file.")
-        if path.stat().st_size > importing.MAX_FILE_BYTES:
+        if path.stat().st_size > importing.max_file_bytes():
             raise CommandError(
                 f"{file}: the file is too large ({path.stat().st_size // 1024} kB; "
-                f"at most {importing.MAX_FILE_BYTES // 1024} kB)."
+                f"at most {importing.max_file_bytes() // 1024} kB)."
             )
         try:
             table = importing.read_table(path.read_bytes(), path.name)
