@@ -53,7 +53,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Before CSRF, so that a refused CSRF check is recorded as a refused access too.
-    "audit.middleware.RefusedAccessMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -193,7 +193,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
 }
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+    # Without this the result store retries for ~20 s before giving up when Redis is down.
+    "retry_policy": {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2},
+}
+# Saving an enrollment queues a refresh of its campaign; further saves within this many seconds join it.
+REPORTS_REFRESH_DEBOUNCE_SECONDS = env.int("REPORTS_REFRESH_DEBOUNCE_SECONDS", default=60)
 CELERY_REDIS_SOCKET_TIMEOUT = 2
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 RECOMPUTE_HOUR = env.int("RECOMPUTE_HOUR", default=1)

@@ -79,7 +79,13 @@ def recompute_campaign(self, campaign_id: int, run_id: int | None = None, as_of:
     return {"run_id": run.pk, "status": run.status, "total_rows": run.total_rows, "daily_rows": run.daily_rows}
 
 
-@shared_task(name="reports.tasks.refresh_pending", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+@shared_task(
+    name="reports.tasks.refresh_pending",
+    ignore_result=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
 def refresh_pending(campaign_id: int) -> dict:
     """The debounced incremental update: rewrites only the units marked pending for this campaign."""
     try:
@@ -96,6 +102,9 @@ def refresh_pending(campaign_id: int) -> dict:
 
 def enqueue(task, *args, **options) -> bool:
     """Publishes a task; on any broker failure logs it and returns False instead of raising or hanging."""
+    # Progress and outcome live in RecomputeRun rows, so no result is stored by default: with a result backend
+    # the publish would also wait on the (down) result store.
+    options.setdefault("ignore_result", True)
     try:
         task.apply_async(args=args, retry=True, retry_policy=PUBLISH_RETRY_POLICY, **options)
     except Exception:

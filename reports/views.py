@@ -35,8 +35,9 @@ def _scheme_labels():
     return {value: str(label) for value, label in Scheme.choices}
 
 
-def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, organisation=None, agent=None):
-    """The participants app's enrollment list filtered to the records behind a figure, when that page exists."""
+def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, agent=None):
+    """The participants app's enrollment list filtered to the records behind a figure (its filters: the window's
+    dates, unit, commune, scheme, agent; the list shows renewals too, which the figures leave out)."""
     try:
         base = reverse("participants:enrollment_list")
     except NoReverseMatch:
@@ -44,13 +45,11 @@ def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None
     params = {
         "enrolled_from": campaign.start_date.isoformat(),
         "enrolled_to": min(as_of, campaign.end_date).isoformat(),
-        "growth": "1",
     }
     for key, value in (
         ("unit", unit.pk if unit else None),
         ("scheme", scheme),
         ("commune", commune),
-        ("organisation", organisation),
         ("agent", agent),
     ):
         if value:
@@ -179,8 +178,10 @@ def unit_detail(request, slug, code):
         c["url"] = enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, commune=c["pk"])
     collectors = selectors.unit_collectors(request.user, campaign, as_of, unit)
     for c in collectors:
-        c["url"] = enrollment_list_url(
-            campaign=campaign, as_of=as_of, unit=unit, organisation=c["organisation_id"], agent=c["agent_id"]
+        c["url"] = (
+            enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, agent=c["agent_id"])
+            if c["agent_id"]
+            else None
         )
     for r in rows:
         r.enrollments_url = enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, scheme=r.scheme)

@@ -112,3 +112,37 @@ def figures(rows, unit=None, scheme=Scheme.VSI):
 
 
 __all__ = ["D", "enroll", "figures", "Participant", "DistrictFactory"]
+
+
+def _reset_producer_pools(app):
+    # The app caches its broker connection pool; a new broker_url only takes effect on a fresh pool.
+    if app._pool is not None:
+        try:
+            app._pool.force_close_all()
+        except Exception:  # noqa: S110 - a pool to a closed port has nothing to close
+            pass
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.__dict__.pop("backend", None)
+    app._local.__dict__.pop("backend", None)
+
+
+@pytest.fixture
+def broker_at():
+    """Points the Celery app at a given broker (and result backend) for one test, not eager; restores after."""
+    from config.celery import app
+
+    keys = ("broker_url", "result_backend", "task_always_eager")
+    old = {k: app.conf[k] for k in keys}
+
+    def configure(url, *, result_backend=None):
+        app.conf.broker_url = url
+        app.conf.result_backend = result_backend or url
+        app.conf.task_always_eager = False
+        _reset_producer_pools(app)
+        return app
+
+    yield configure
+    for k, v in old.items():
+        app.conf[k] = v
+    _reset_producer_pools(app)

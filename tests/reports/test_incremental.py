@@ -1,0 +1,132 @@
+import datetime
+import time
+
+import pytest
+from django.urls import reverse
+
+from participants.models import Enrollment, Scheme
+from participants.services import enrollment_record
+from reports import engine
+from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
+from tests.factories import CampaignFactory, ParticipantFactory, TargetFactory
+from tests.reports.conftest import enroll
+
+
+@pytest.fixture
+def live_campaign(province, unit, other_unit, commune, other_commune, today):
+    """A campaign running now: 10 days ago to 20 days ahead."""
+    campaign = CampaignFactory(
+        province=province,
+        slug="live-now",
+        start_date=today - datetime.timedelta(days=10),
+        end_date=today + datetime.timedelta(days=20),
+    )
+    TargetFactory(campaign=campaign, unit=unit, scheme=Scheme.VSI, value=40)
+    TargetFactory(campaign=campaign, unit=other_unit, scheme=Scheme.VSI, value=30)
+    for n in range(3):
+        enroll(unit=unit, on=today - datetime.timedelta(days=n), commune=commune)
+    enroll(unit=other_unit, on=today - datetime.timedelta(days=5), commune=other_commune)
+    return campaign
+
+
+def _state(campaign):
+    totals = sorted(
+        AttainmentTotal.objects.filter(campaign=campaign).values_list(
+            "unit_id",
+            "scheme",
+            "enrolled",
+            "new",
+            "resumed",
+            "target",
+            "attained_pct",
+            "remaining",
+            "required_daily_pace",
+            "current_daily_pace",
+            "projected_at_end",
+            "on_track",
+            "rank_enrolled",
+            "rank_attained",
+            "as_of",
+        ),
+        key=str,
+    )
+    daily = sorted(
+        AttainmentDaily.objects.filter(campaign=campaign).values_list(
+            "unit_id", "scheme", "day", "count", "cumulative"
+        ),
+        key=str,
+    )
+    return totals, daily
+
+
+def _record(unit, commune, day, **kw):
+    return enrollment_record(
+        participant=ParticipantFactory(),
+        scheme=Scheme.VSI,
+        enrolled_on=day,
+        coverage_start=day,
+        months=12,
+        unit=unit,
+        commune=commune,
+        **kw,
+    )
+
+
+def test_saving_enrollments_updates_the_snapshot_incrementally_and_agrees_with_a_full_run(
+    live_campaign, unit, other_unit, commune, other_commune, today, celery_eager, django_capture_on_commit_callbacks
+):
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    before = AttainmentTotal.objects.get(campaign=live_campaign, unit=unit, scheme=Scheme.VSI).enrolled
+    with django_capture_on_commit_callbacks(execute=True):
+        _record(unit, commune, today)
+        _record(other_unit, other_commune, today - datetime.timedelta(days=1))
+        _record(other_unit, other_commune, today - datetime.timedelta(days=9))
+    assert AttainmentTotal.objects.get(campaign=live_campaign, unit=unit, scheme=Scheme.VSI).enrolled == before + 1
+    assert RecomputeRun.objects.filter(kind=RecomputeRun.Kind.INCREMENTAL, status="succeeded").exists()
+    assert not PendingRefresh.objects.exists()
+    incremental = _state(live_campaign)
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    assert _state(live_campaign) == incremental
+    assert AttainmentTotal.objects.get(campaign=live_campaign, unit=None, scheme=Scheme.VSI).enrolled == 7
+
+
+def test_the_incremental_refresh_rewrites_only_the_touched_unit(live_campaign, unit, other_unit, commune, today):
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    other_row = AttainmentTotal.objects.get(campaign=live_campaign, unit=other_unit, scheme=Scheme.VSI)
+    enroll(unit=unit, on=today, commune=commune)
+    engine.pending_mark({live_campaign.pk: {unit.pk}})
+    from reports.tasks import refresh_pending
+
+    result = refresh_pending(live_campaign.pk)
+    assert result["units"] == 1
+    # The untouched unit's row is the same row (not deleted and re-inserted); its rank may be rewritten.
+    assert AttainmentTotal.objects.filter(pk=other_row.pk).exists()
+    assert AttainmentTotal.objects.get(campaign=live_campaign, unit=unit, scheme=Scheme.VSI).enrolled == 4
+
+
+def test_a_change_outside_every_window_touches_no_window_campaign(live_campaign, unit, today):
+    touched = engine.campaigns_touched(unit_ids=[unit.pk], days=[today - datetime.timedelta(days=400)])
+    assert touched == {}
+    assert engine.campaigns_touched(unit_ids=[unit.pk], days=[today]) == {live_campaign.pk: {unit.pk}}
+
+
+def test_a_save_succeeds_quickly_when_redis_is_down_and_the_dashboard_says_its_figures_are_older(
+    client, manager_user, live_campaign, unit, commune, today, broker_at, django_capture_on_commit_callbacks
+):
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    broker_at("redis://127.0.0.1:9/0")  # nothing listens on port 9
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        enrollment = _record(unit, commune, today)
+    elapsed = time.monotonic() - started
+    assert elapsed < 3, f"the save took {elapsed:.1f} s"
+    assert Enrollment.objects.filter(pk=enrollment.pk).exists()
+    assert PendingRefresh.objects.filter(campaign=live_campaign, unit=unit).exists()
+    client.force_login(manager_user)
+    body = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": live_campaign.slug})).content.decode()
+    assert 'data-testid="stale-warning"' in body
+    # The nightly full run catches up and clears the warning.
+    engine.snapshot_rebuild()
+    assert not PendingRefresh.objects.exists()
+    body = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": live_campaign.slug})).content.decode()
+    assert 'data-testid="stale-warning"' not in body
