@@ -1,3 +1,4 @@
+import contextlib
 import datetime
 
 import pytest
@@ -117,10 +118,9 @@ __all__ = ["D", "enroll", "figures", "Participant", "DistrictFactory"]
 def _reset_producer_pools(app):
     # The app caches its broker connection pool; a new broker_url only takes effect on a fresh pool.
     if app._pool is not None:
-        try:
+        # A pool to a closed port has nothing to close.
+        with contextlib.suppress(Exception):
             app._pool.force_close_all()
-        except Exception:  # noqa: S110 - a pool to a closed port has nothing to close
-            pass
     app._pool = None
     app.amqp._producer_pool = None
     app.__dict__.pop("backend", None)
