@@ -115,7 +115,7 @@ def enrollment_create(request):
                 duplicate = _duplicate_context(request.user, _apply_service_errors(form, exc))
             else:
                 request.session["enrollment_sticky"] = {
-                    k: (v.pk if hasattr(v, "pk") else v.isoformat() if hasattr(v, "isoformat") else v)
+                    k: (v.pk if hasattr(v, "pk") else v.strftime("%d/%m/%Y") if hasattr(v, "strftime") else v)
                     for k, v in ((k, data.get(k)) for k in STICKY_FIELDS)
                     if v not in (None, "")
                 } | ({"unit": unit.pk} if form.fixed_unit is None else {})
