@@ -8,7 +8,7 @@ from audit.models import AuditEvent
 class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(label=_("Action"), choices=AuditEvent.Action.choices)
     username = django_filters.CharFilter(label=_("User"), lookup_expr="icontains", max_length=150)
-    ip = django_filters.CharFilter(label=_("Address"), lookup_expr="startswith", max_length=45)
+    ip = django_filters.CharFilter(label=_("IP address"), lookup_expr="startswith", max_length=45)
     object_type = django_filters.CharFilter(label=_("Object type"), lookup_expr="icontains", max_length=100)
     object_id = django_filters.CharFilter(label=_("Object id"), max_length=64)
     date_from = django_filters.DateFilter(

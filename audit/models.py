@@ -40,7 +40,7 @@ class AuditEvent(models.Model):
         verbose_name=_("user"),
     )
     username = models.CharField(_("user name"), max_length=150, blank=True)
-    ip = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     action = models.CharField(_("action"), max_length=24, choices=Action.choices, db_index=True)
     object_type = models.CharField(_("object type"), max_length=100, blank=True)
     object_id = models.CharField(_("object id"), max_length=64, blank=True)

@@ -78,6 +78,9 @@ def audit_record(
         )
         with transaction.atomic():  # a savepoint: a failed insert must not break the caller's transaction
             event.save()
+        if request is not None:
+            # The audit middleware does not record again what the view already did.
+            request._audit_actions = getattr(request, "_audit_actions", set()) | {action}
         return event
     except Exception:
         logger.exception("Could not write the audit event %s", action)
@@ -87,9 +90,8 @@ def audit_record(
 def audit_access_denied(*, request, obj=None, object_type: str = "", object_id="", detail: str = "", status=404):
     """For views that refuse an object outside the user's scope: call before raising Http404/PermissionDenied.
 
-    The refused-access middleware then does not record the same response a second time.
+    The audit middleware then does not record the same response a second time.
     """
-    request._audit_access_recorded = True
     return audit_record(
         request=request,
         action=Action.ACCESS_DENIED,

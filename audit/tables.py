@@ -15,7 +15,7 @@ def with_offset(value) -> str:
 class AuditEventTable(tables.Table):
     at = tables.Column(verbose_name=_("Time"))
     username = tables.Column(verbose_name=_("User"))
-    ip = tables.Column(verbose_name=_("Address"))
+    ip = tables.Column(verbose_name=_("IP address"))
     action = tables.Column(verbose_name=_("Action"))
     object_type = tables.Column(verbose_name=_("Object type"))
     object_id = tables.Column(verbose_name=_("Object id"))

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='time')),
                 ('username', models.CharField(blank=True, max_length=150, verbose_name='user name')),
-                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='address')),
+                ('ip', models.GenericIPAddressField(blank=True, null=True, verbose_name='IP address')),
                 ('action', models.CharField(choices=[('login', 'Signed in'), ('login_failed', 'Failed sign-in'), ('locked_out', 'Locked out after repeated failures'), ('logout', 'Signed out'), ('otp_failed', 'Wrong two-factor code'), ('otp_enrolled', 'Two-factor authentication set up'), ('session_ended', 'Session ended by the system'), ('access_denied', 'Access refused'), ('record_viewed', 'Personal record viewed'), ('exported', 'Personal data exported'), ('imported', 'Data imported'), ('changed', 'Record changed'), ('deleted', 'Record deleted')], db_index=True, max_length=24, verbose_name='action')),
                 ('object_type', models.CharField(blank=True, max_length=100, verbose_name='object type')),
                 ('object_id', models.CharField(blank=True, max_length=64, verbose_name='object id')),
