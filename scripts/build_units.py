@@ -34,9 +34,10 @@ DEFAULT_OUTPUT = ROOT / "fixtures" / "units_2024.json.gz"
 
 # When the units that disappeared between the two versions ceased (the first day they no longer existed).
 # Bắc Giang: Resolution 1191/NQ-UBTVQH15 of 28/09/2024 (district and commune arrangement 2023–2025, which merged
-# Yên Dũng into Bắc Giang city), in force from 01/11/2024. The other provinces' resolutions of the same wave took
-# effect between 01/11/2024 and 01/01/2025; without the exact day per province, 01/01/2025 is used: the unit is
-# shown as existing for the whole of 2024, which is what a 2024 campaign needs.
+# Yên Dũng into Bắc Giang city); the resolutions of that batch were, to our knowledge, in force from 01/11/2024
+# (not checked against the published text: change it here and rebuild if it says otherwise). The other provinces'
+# resolutions of the same wave took effect between 01/11/2024 and 01/01/2025; without the exact day per province,
+# 01/01/2025 is used: the unit is shown as existing for the whole of 2024, which is what a 2024 campaign needs.
 CEASED_ON_BY_PROVINCE = {"24": "2024-11-01"}
 CEASED_ON_DEFAULT = "2025-01-01"
 
