@@ -117,10 +117,11 @@ __all__ = ["D", "enroll", "figures", "Participant", "DistrictFactory"]
 
 def _reset_producer_pools(app):
     # The app caches its broker connection pool; a new broker_url only takes effect on a fresh pool.
-    if app._pool is not None:
-        # A pool to a closed port has nothing to close.
-        with contextlib.suppress(Exception):
-            app._pool.force_close_all()
+    from kombu import pools
+
+    # kombu keeps pools in a global registry keyed by connection: clear it, or a closed pool comes back.
+    with contextlib.suppress(Exception):
+        pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
     app.__dict__.pop("backend", None)
