@@ -8,10 +8,18 @@ import zipfile
 import openpyxl
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from campaigns import importing
 from campaigns.models import Target, TargetImport
 from tests.campaigns.conftest import HEADERS_VI, csv_bytes, upload, xlsx_bytes
+
+
+@pytest.fixture(autouse=True)
+def _english_messages():
+    """Service-level messages are checked in English here; the pages are checked in Vietnamese, the default."""
+    with translation.override("en"):
+        yield
 
 
 def to_cp1258(text: str) -> bytes:
