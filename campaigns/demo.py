@@ -690,9 +690,7 @@ def _targets(rng, plan: CampaignPlan, campaign: Campaign, units: list[District],
 
 
 @transaction.atomic
-def demo_seed(
-    *, seed: int = 2024, scale: float = 1.0, today: datetime.date | None = None, announce: bool = True
-) -> dict[str, int]:
+def demo_seed(*, seed: int = 2024, scale: float = 1.0, today: datetime.date | None = None) -> dict[str, int]:
     """Creates the demo data. The reference data must be loaded; the caller checks that no demo data exists."""
     today = today or timezone.localdate()
     rng = random.Random(seed)
@@ -783,8 +781,6 @@ def demo_seed(
         )
         _targets(rng, plan, campaign, units, rows, today, sim_units)
 
-    if announce:
-        _announce(enrollments)
     return {
         "campaigns": len(plans),
         "targets": Target.objects.filter(campaign__province=province).count(),
@@ -794,20 +790,6 @@ def demo_seed(
         "enrollments": len(enrollments),
         "users": len(users),
     }
-
-
-def _announce(enrollments: list[Enrollment]) -> None:
-    """Tells the listeners (the reports' recompute) that enrollments changed, as every other write path does."""
-    if not enrollments:
-        return
-    from participants.signals import enrollments_changed_on_commit
-
-    enrollments_changed_on_commit(
-        unit_ids={e.unit_id for e in enrollments},
-        days={e.enrolled_on for e in enrollments},
-        schemes={e.scheme for e in enrollments},
-        coverage_since=min(e.coverage_start for e in enrollments),
-    )
 
 
 def demo_digest() -> str:
