@@ -2,12 +2,14 @@ import datetime
 import time
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 
 from participants.models import Enrollment, Scheme
 from participants.services import enrollment_record
 from reports import engine
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
+from reports.tasks import _debounce_key
 from tests.factories import CampaignFactory, ParticipantFactory, TargetFactory
 from tests.reports.conftest import enroll
 
@@ -23,6 +25,8 @@ def live_campaign(province, unit, other_unit, commune, other_commune, today):
     )
     TargetFactory(campaign=campaign, unit=unit, scheme=Scheme.VSI, value=40)
     TargetFactory(campaign=campaign, unit=other_unit, scheme=Scheme.VSI, value=30)
+    # A debounce key left in a shared Redis cache by an earlier run would swallow this test's refresh.
+    cache.delete(_debounce_key(campaign.pk))
     for n in range(3):
         enroll(unit=unit, on=today - datetime.timedelta(days=n), commune=commune)
     enroll(unit=other_unit, on=today - datetime.timedelta(days=5), commune=other_commune)
