@@ -154,7 +154,7 @@ def _check_zip(data: bytes) -> None:
         e.compress_size and e.file_size / e.compress_size > MAX_XLSX_RATIO for e in entries
     ):
         raise ImportFileError(
-            _("This workbook would unpack to far more data than it holds (a \u201czip bomb\u201d); it was refused.")
+            _("This workbook would unpack to far more data than it holds (a “zip bomb”); it was refused.")
         )
     names = {e.filename for e in entries}
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
@@ -190,7 +190,7 @@ def _read_csv(data: bytes) -> list[list]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            _("This file is neither an Excel workbook nor a CSV file in UTF-8. In Excel choose \u201cCSV UTF-8\u201d.")
+            _("This file is neither an Excel workbook nor a CSV file in UTF-8. In Excel choose “CSV UTF-8”.")
         ) from exc
     if "\x00" in text:
         raise ImportFileError(_("This file is not a CSV text file."))

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
@@ -36,6 +37,9 @@ from participants.services import (
 from participants.tables import EnrollmentTable, SafeTableExport
 
 logger = logging.getLogger(__name__)
+
+# Labels of this app's links in templates/inc/nav_items.html, kept in this app's catalogue.
+NAV_LABELS = (gettext_lazy("Record"), gettext_lazy("Enrollments"), gettext_lazy("Upload a list"))
 
 WRITERS = (ROLE_STAFF, ROLE_ADMIN)
 READERS = (ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN)
