@@ -358,6 +358,12 @@ FIELD_TO_COLUMN = {
 }
 
 
+def _chunks(values: list, size: int = 2000):
+    """Slices for IN (...) lists: SQLite allows a bounded number of parameters per statement."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def _error_dict(exc: ValidationError) -> dict:
     if hasattr(exc, "error_dict"):
         return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
@@ -426,19 +432,19 @@ def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> Import
         else set(communes)
     )
     agents = {a.code: a for a in CollectionAgent.objects.filter(code__in=agent_codes).select_related("organisation")}
-    people = {p.si_number: p for p in Participant.objects.filter(si_number__in=si_numbers)}
+    people = {}
+    for chunk in _chunks(sorted(si_numbers)):
+        people.update({p.si_number: p for p in Participant.objects.filter(si_number__in=chunk)})
+    person_ids = sorted(p.pk for p in people.values())
     existing_by_key: dict[tuple, list[Enrollment]] = {}
-    for enrollment in Enrollment.objects.filter(participant__in=list(people.values())).select_related("unit"):
-        existing_by_key.setdefault((enrollment.participant_id, enrollment.scheme), []).append(enrollment)
-    in_scope_people = (
-        set(
-            visible_enrollments(user)
-            .filter(participant__in=list(people.values()))
-            .values_list("participant_id", flat=True)
-        )
-        if user is not None
-        else {p.pk for p in people.values()}
-    )
+    in_scope_people = set() if user is not None else set(person_ids)
+    for chunk in _chunks(person_ids):
+        for enrollment in Enrollment.objects.filter(participant_id__in=chunk).select_related("unit"):
+            existing_by_key.setdefault((enrollment.participant_id, enrollment.scheme), []).append(enrollment)
+        if user is not None:
+            in_scope_people.update(
+                visible_enrollments(user).filter(participant_id__in=chunk).values_list("participant_id", flat=True)
+            )
 
     today = today or timezone.localdate()
     people_in_file: dict[str, tuple[int, dict]] = {}

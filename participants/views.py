@@ -46,6 +46,7 @@ READERS = (ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN)
 # Files up to this size are checked within the request; larger ones go to a Celery task with a progress bar.
 SYNC_CHECK_BYTES = 256 * 1024
 SYNC_CONFIRM_ROWS = 500
+EXPORT_MAX_ROWS = 100_000
 # Fields kept from one entry to the next, so that a day's list is typed without repeating them.
 STICKY_FIELDS = ("unit", "commune", "scheme", "enrolled_on", "coverage_start", "months", "organisation", "agent")
 
@@ -206,6 +207,19 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
     def get_table_kwargs(self):
         scope = scope_of(self.request.user)
         return {"exclude": ("unit",)} if scope is not None and scope.unit_id else {}
+
+    def create_export(self, export_format):
+        # An export is built in memory: past this many rows the officer narrows the filters first.
+        if self.object_list.count() > EXPORT_MAX_ROWS:
+            messages.error(
+                self.request,
+                _("The export is limited to %(limit)s rows; narrow the filters (for example the dates).")
+                % {"limit": f"{EXPORT_MAX_ROWS:,}".replace(",", ".")},
+            )
+            query = self.request.GET.copy()
+            query.pop(self.export_trigger_param, None)
+            return redirect(f"{self.request.path}?{query.urlencode()}")
+        return super().create_export(export_format)
 
     def get_export_filename(self, export_format):
         from django.utils import timezone

@@ -314,3 +314,24 @@ def test_the_command_reports_a_hostile_file(tmp_path, db):
     path.write_bytes(b"not a workbook")
     with pytest.raises(CommandError, match="not a real Excel workbook"):
         call_command("import_enrollments", str(path))
+
+
+def test_a_whole_import_sends_one_enrollments_changed_signal(tmp_path, commune, django_capture_on_commit_callbacks):
+    from participants.signals import enrollments_changed
+
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append(kwargs)
+
+    enrollments_changed.connect(receiver)
+    try:
+        path = tmp_path / "list.csv"
+        path.write_bytes(csv_bytes(rows_for(commune, count=4)))
+        with django_capture_on_commit_callbacks(execute=True):
+            call_command("import_enrollments", str(path))
+    finally:
+        enrollments_changed.disconnect(receiver)
+    assert len(received) == 1
+    assert received[0]["unit_ids"] == {commune.district_id}
+    assert received[0]["days"] == {D(2024, 3, 14)} and received[0]["schemes"] == {"vsi"}

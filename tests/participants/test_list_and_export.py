@@ -226,3 +226,22 @@ def test_a_user_without_a_role_or_scope_is_refused(client, db, province):
 def test_anonymous_users_are_sent_to_sign_in(client, db):
     response = client.get(reverse(LIST))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_an_export_past_the_limit_asks_to_narrow_the_filters(staff_client, data, monkeypatch):
+    from participants import views
+
+    monkeypatch.setattr(views, "EXPORT_MAX_ROWS", 1)
+    response = staff_client.get(reverse(LIST), {"_export": "csv", "kind": "new"})
+    assert response.status_code == 302 and "_export" not in response["Location"]
+    assert "kind=new" in response["Location"]
+    page = staff_client.get(response["Location"]).content.decode()
+    assert "limited to 1 rows" in page
+
+
+def test_counts_are_written_with_vietnamese_thousand_separators(client, staff_user, unit, commune):
+    client.force_login(staff_user)
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "vi"
+    record(unit=unit, commune=commune)
+    page = client.get(reverse(LIST)).content.decode()
+    assert "1 đăng ký" in page and "Ngày ghi nhận" in page
