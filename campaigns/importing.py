@@ -460,7 +460,9 @@ class UnitMatcher:
         for unit in self.candidates:
             self.full[fold(unit.name)].append(unit)
             self.short[short_unit_name(unit.name)].append(unit)
-        self.province_names = {fold(self.province.name), _strip_prefix(fold(self.province.name), PROVINCE_PREFIXES)}
+        # Only the province's full name (with Tỉnh / Thành phố) or "toàn tỉnh": its bare name is often a city's too
+        # (Bắc Giang province and Bắc Giang city), and then the city is meant.
+        self.province_names = {fold(self.province.name), "toan tinh", "province"}
         self._foreign_short = None
 
     def _window(self) -> str:
@@ -482,9 +484,13 @@ class UnitMatcher:
     def match(self, code: str, name: str) -> tuple[District | None, bool, str | None, str | None]:
         """→ (unit, is the province row, which column a problem is in (CODE/NAME), the problem)."""
         if code:
-            if code == self.province.code or code.lstrip("0") == self.province.code.lstrip("0"):
+            # Exact codes first; then codes whose leading zeros Excel dropped (Hà Nội is 01, Ba Đình 001).
+            unit = self.by_code.get(code)
+            if unit is None and code == self.province.code:
                 return None, True, None, None
-            unit = self.by_code.get(code) or self.by_bare_code.get(code.lstrip("0"))
+            unit = unit or self.by_bare_code.get(code.lstrip("0"))
+            if unit is None and code.lstrip("0") == self.province.code.lstrip("0"):
+                return None, True, None, None
             if unit is not None:
                 if unit in self.outside:
                     return unit, False, CODE, self._not_in_window(unit)
@@ -511,10 +517,11 @@ class UnitMatcher:
         if not name:
             return None, False, CODE, _("The row has neither a unit code nor a unit name.")
         folded = fold(name)
-        if folded in self.province_names:
+        hits = self.full.get(folded) or []
+        if not hits and folded in self.province_names:
             return None, True, None, None
         short = short_unit_name(name)
-        hits = self.full.get(folded) or self.short.get(short) or []
+        hits = hits or self.short.get(short) or []
         if len(hits) == 1:
             return hits[0], False, None, None
         if len(hits) > 1:

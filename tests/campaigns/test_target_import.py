@@ -237,6 +237,25 @@ def test_the_province_row_sets_the_province_level_target_by_code_or_by_name(camp
     assert by_code.rows[0].is_province and by_name.rows[0].is_province
 
 
+def test_a_city_named_like_its_province_is_matched_by_its_bare_name_and_the_province_by_its_full_name(
+    campaign, province
+):
+    city = DistrictFactory(province=province, code="9213", name="Thành phố Bắc Thử", kind="provincial_city")
+    rows = [HEADERS_EN, ["", "Bắc Thử", 1, 1], ["", "Tỉnh Bắc Thử", 2, 2], ["", "TP Bắc Thử", None, 3]]
+    preview = importing.build_preview(campaign, importing.read_table(csv_bytes(rows)))
+    assert [(r.unit, r.is_province) for r in preview.rows] == [(city, False), (None, True), (city, False)]
+    assert "already listed on row 2" in preview.rows[2].problems[0].message
+
+
+def test_a_province_code_and_a_unit_code_equal_without_leading_zeros_are_told_apart(campaign, province):
+    province.code = "01"
+    province.save()
+    ba_dinh = DistrictFactory(province=province, code="001", name="Quận Ba Thử", kind="urban_district")
+    rows = [HEADERS_EN, ["01", "", 1, 1], ["001", "", 2, 2]]
+    preview = importing.build_preview(campaign, importing.read_table(csv_bytes(rows)))
+    assert [(r.unit, r.is_province) for r in preview.rows] == [(None, True), (ba_dinh, False)]
+
+
 def _problems(campaign, rows):
     preview = importing.build_preview(campaign, importing.read_table(csv_bytes(rows)))
     assert not preview.is_valid
