@@ -30,9 +30,10 @@ GRID_CHANGE_REASON = "targets grid"
 
 
 def _require_role(request, roles):
-    if role_of(request.user) not in roles:
+    role = role_of(request.user)
+    if role not in roles:
         raise PermissionDenied
-    return role_of(request.user)
+    return role
 
 
 def _campaign(request, slug):

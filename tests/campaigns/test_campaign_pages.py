@@ -214,3 +214,42 @@ def test_the_grid_lists_units_of_the_window_and_those_with_targets_only(client, 
     html = client.get(reverse("campaigns:campaign_targets", args=[campaign.slug])).content.decode()
     assert "Huyện Sau Thử" not in html
     assert "Huyện Trước Thử" in html
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured)
+
+
+def _add_units(campaign, province, start, count):
+    units = [DistrictFactory(province=province, code=f"96{n:02d}", name=f"Huyện Số {n}") for n in range(start, count)]
+    for unit in units:
+        TargetFactory(campaign=campaign, unit=unit, scheme=Scheme.VSI, value=10)
+    return units
+
+
+def _import_preview_url(client, campaign, units):
+    rows = [HEADERS_EN] + [[u.code, "", 11, 12] for u in units]
+    response = client.post(
+        reverse("campaigns:target_import", args=[campaign.slug]), {"file": upload(csv_bytes(rows), "t.csv")}
+    )
+    return response.url
+
+
+def test_the_grid_detail_and_import_preview_queries_do_not_grow_with_the_number_of_units(
+    client, admin_user, campaign, province
+):
+    client.force_login(admin_user)
+    pages = [reverse(f"campaigns:{name}", args=[campaign.slug]) for name in ("campaign_targets", "campaign_detail")]
+    few = _add_units(campaign, province, 0, 3)
+    before = [_queries(client, url) for url in pages] + [_queries(client, _import_preview_url(client, campaign, few))]
+    many = few + _add_units(campaign, province, 3, 40)
+    after = [_queries(client, url) for url in pages] + [_queries(client, _import_preview_url(client, campaign, many))]
+    assert after == before
+    assert max(after) <= 20
+    page = client.get(_import_preview_url(client, campaign, many))
+    assert page.content.decode().count("10 → <strong>11</strong>") == 40
