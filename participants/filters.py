@@ -5,7 +5,7 @@ from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from districts.scoping import visible_communes, visible_provinces, visible_units
+from districts.scoping import scope_of, visible_communes, visible_provinces, visible_units
 from participants.forms import DATE_INPUT_FORMATS, DateInput
 from participants.models import CollectionAgent, Enrollment, EnrollmentKind, Scheme
 from participants.selectors import enrollment_recorders
@@ -59,6 +59,9 @@ class EnrollmentFilter(django_filters.FilterSet):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        scope = scope_of(self.request.user) if self.request is not None else None
+        if scope is not None and scope.unit_id:
+            self.filters.pop("unit")  # one unit: nothing to choose
         for f in self.form.fields.values():
             css = "form-select form-select-sm" if isinstance(f.widget, forms.Select) else "form-control form-control-sm"
             f.widget.attrs.setdefault("class", css)
