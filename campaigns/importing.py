@@ -12,6 +12,7 @@ import csv
 import datetime
 import difflib
 import io
+import itertools
 import math
 import re
 import unicodedata
@@ -57,7 +58,8 @@ HEADER_ALIASES = {
 
 # Longest first, so that "thanh pho" wins over a shorter prefix; "tp." is how officers abbreviate a city.
 UNIT_PREFIXES = ("thanh pho", "thi xa", "huyen", "quan", "tp.", "tp", "tx.", "tx", "h.", "q.")
-PROVINCE_PREFIXES = ("thanh pho", "tinh", "tp.", "tp")
+# A totals row at the foot of an officer's sheet: shown as skipped, never imported.
+TOTAL_ROW_NAMES = {"tong", "tong cong", "tong so", "cong", "total"}
 
 
 def max_file_bytes() -> int:
@@ -125,13 +127,24 @@ class Table:
     headers: dict[str, str]  # key (unit_code, unit_name, vsi, hi_family) → header as written in the file
     rows: list[dict] = field(default_factory=list)  # {"line": spreadsheet row number, "cells": {key: value}}
     ignored_headers: list[str] = field(default_factory=list)
+    header_line: int = 1
 
     def to_json(self) -> dict:
-        return {"headers": self.headers, "rows": self.rows, "ignored_headers": self.ignored_headers}
+        return {
+            "headers": self.headers,
+            "rows": self.rows,
+            "ignored_headers": self.ignored_headers,
+            "header_line": self.header_line,
+        }
 
     @classmethod
     def from_json(cls, data: dict) -> Table:
-        return cls(headers=data["headers"], rows=data["rows"], ignored_headers=data.get("ignored_headers", []))
+        return cls(
+            headers=data["headers"],
+            rows=data["rows"],
+            ignored_headers=data.get("ignored_headers", []),
+            header_line=data.get("header_line", 1),
+        )
 
 
 def _save_as_hint() -> str:
@@ -255,15 +268,31 @@ def _is_blank(values) -> bool:
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in values)
 
 
+def _header_key(value) -> str | None:
+    if value is None or isinstance(value, dict):
+        return None
+    return _HEADER_LOOKUP.get(_fold_header(value))
+
+
 def _collect(rows) -> Table:
     """Finds the header row, maps the columns and gathers the data rows, stopping at a long run of empty rows."""
-    header_values = None
+    # Officers' sheets often carry a title above the table: the header is the first row with two known column
+    # names; failing that, the first non-empty row (and the missing columns are then reported against it).
+    buffered = []
+    header_line, header_values = None, None
     for line, values in rows:
-        if not _is_blank(values):
-            header_values = values
+        buffered.append((line, values))
+        if sum(1 for v in values if _header_key(v)) >= 2:
+            header_line, header_values, buffered = line, values, []
             break
-        if line >= HEADER_SEARCH_ROWS:
+        if len(buffered) >= HEADER_SEARCH_ROWS:
             break
+    if header_values is None:
+        non_blank = [i for i, (_line, values) in enumerate(buffered) if not _is_blank(values)]
+        if non_blank:
+            header_line, header_values = buffered[non_blank[0]]
+            buffered = buffered[non_blank[0] + 1 :]
+    rows = itertools.chain(buffered, rows)
     if header_values is None:
         raise FileRejected(_("The file has no header row (Mã đơn vị, Tên đơn vị, BHXH tự nguyện, BHYT hộ gia đình)."))
     columns: dict[int, str] = {}
@@ -273,7 +302,7 @@ def _collect(rows) -> Table:
         if raw is None or isinstance(raw, dict) or not str(raw).strip():
             continue
         written = str(raw).strip()
-        key = _HEADER_LOOKUP.get(_fold_header(written))
+        key = _header_key(written)
         if key is None:
             ignored.append(written)
             continue
@@ -284,7 +313,7 @@ def _collect(rows) -> Table:
             )
         headers[key] = written
         columns[position] = key
-    table = Table(headers=headers, ignored_headers=ignored)
+    table = Table(headers=headers, ignored_headers=ignored, header_line=header_line)
     blank_run = 0
     for line, values in rows:
         if _is_blank(values):
@@ -339,11 +368,14 @@ class RowPreview:
     is_province: bool = False
     changes: list[Change] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    skipped: bool = False
 
     @property
     def status(self) -> str:
         if self.problems:
             return "error"
+        if self.skipped:
+            return "skipped"
         statuses = {c.status for c in self.changes}
         for status in ("changed", "new", "unchanged"):
             if status in statuses:
@@ -604,7 +636,9 @@ def build_preview(campaign: Campaign, table: Table) -> Preview:
         if key not in table.headers:
             missing.append(f"{VI_HEADERS[key]} ({EN_HEADERS[key]})")
     for label in missing:
-        preview.file_problems.append(Problem(line=1, column=label, message=_("This column is missing.")))
+        preview.file_problems.append(
+            Problem(line=table.header_line, column=label, message=_("This column is missing."))
+        )
     if missing:
         return preview
     if not table.rows:
@@ -618,6 +652,10 @@ def build_preview(campaign: Campaign, table: Table) -> Preview:
     for raw in table.rows:
         cells = raw["cells"]
         row = RowPreview(line=raw["line"], code=_code_text(cells.get(CODE)), name=_code_text(cells.get(NAME)))
+        if not row.code and fold(row.name) in TOTAL_ROW_NAMES:
+            row.skipped = True
+            preview.rows.append(row)
+            continue
         unit, is_province, column, message = matcher.match(row.code, row.name)
         row.unit, row.is_province = unit, is_province
         if message:
@@ -691,6 +729,7 @@ def preview_as_text(preview: Preview) -> str:
         "unchanged": _("unchanged"),
         "error": _("error"),
         "empty": _("no targets"),
+        "skipped": _("total row, skipped"),
     }
     lines = []
     for problem in preview.file_problems:

@@ -256,6 +256,28 @@ def test_a_province_code_and_a_unit_code_equal_without_leading_zeros_are_told_ap
     assert [(r.unit, r.is_province) for r in preview.rows] == [(None, True), (ba_dinh, False)]
 
 
+def test_a_title_above_the_table_and_a_totals_row_below_it_are_tolerated(campaign, unit, other_unit):
+    rows = [
+        ["CHỈ TIÊU THÁNG VẬN ĐỘNG 3/2024", None, None, None],
+        [None, None, None, None],
+        HEADERS_VI,
+        [unit.code, unit.name, 20, 30],
+        [other_unit.code, other_unit.name, 25, 35],
+        [None, "Tổng cộng", 45, 65],
+    ]
+    preview = importing.build_preview(campaign, importing.read_table(xlsx_bytes(rows), "t.xlsx"))
+    assert preview.is_valid, preview.problems
+    assert [r.status for r in preview.rows] == ["new", "new", "skipped"]
+    assert [r.line for r in preview.rows] == [4, 5, 6]
+    assert preview.counts["new"] == 4
+
+
+def test_a_missing_column_is_reported_on_the_header_row_under_a_title(campaign):
+    rows = [["Chỉ tiêu"], [], ["Mã đơn vị", "Tên đơn vị", "BHXH tự nguyện"], ["9221", "", 1]]
+    preview = importing.build_preview(campaign, importing.read_table(csv_bytes(rows)))
+    assert [(p.line, p.column) for p in preview.problems] == [(3, "BHYT hộ gia đình (hi_target)")]
+
+
 def _problems(campaign, rows):
     preview = importing.build_preview(campaign, importing.read_table(csv_bytes(rows)))
     assert not preview.is_valid
