@@ -28,5 +28,5 @@ def home(request):
     target = _first_url(ROLE_HOME.get(role, []))
     if target:
         return redirect(target)
-    links = [{"url": reverse("admin:index"), "label": _("Administration")}] if role == ROLE_ADMIN else []
+    links = [{"url": reverse("admin:index"), "label": _("Administration")}] if request.user.is_staff else []
     return render(request, "districts/home.html", {"links": links})
