@@ -45,6 +45,8 @@ def cumulative_chart(
     at the end."""
     fig = go.Figure()
     day_before = start - datetime.timedelta(days=1)
+    even_pace_label = html.escape(_("even pace"))
+    target_label = html.escape(_("target"))
     for scheme, points in series.items():
         label = html.escape(str(scheme_labels.get(scheme, scheme)))
         colour = SCHEME_COLOURS.get(scheme)
@@ -67,7 +69,7 @@ def cumulative_chart(
                     x=[day_before, end],
                     y=[0, target],
                     mode="lines",
-                    name=f"{label} – {html.escape(_('even pace'))}",
+                    name=f"{label} – {even_pace_label}",
                     line={"color": colour, "dash": "dot", "width": 1},
                     hoverinfo="skip",
                 )
@@ -77,9 +79,9 @@ def cumulative_chart(
                     x=[day_before, end],
                     y=[target, target],
                     mode="lines",
-                    name=f"{label} – {html.escape(_('target'))}",
+                    name=f"{label} – {target_label}",
                     line={"color": colour, "dash": "dash", "width": 1},
-                    hovertemplate=f"{label} – {html.escape(_('target'))}: %{{y:,}}<extra></extra>",
+                    hovertemplate=f"{label} – {target_label}: %{{y:,}}<extra></extra>",
                 )
             )
     fig.update_xaxes(tickformat="%d/%m", range=[day_before, end])
@@ -134,5 +136,11 @@ def breakdown_chart(*, groups: list[dict], labels: dict[str, str], title: str) -
 
 
 def to_html(fig: go.Figure) -> str:
-    """A div for a template; the page includes static/vendor/plotly/plotly-basic.min.js itself, once."""
-    return fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    """A div for a template; the page includes static/vendor/plotly/plotly-basic.min.js itself, once, at the end of
+    the body, so the figure's inline script waits for DOMContentLoaded (by then the library has loaded)."""
+    markup = fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False, "responsive": True})
+    if markup.count("<script") != 1:  # plotly's output changed shape; leave it as it is
+        return markup
+    head, _sep, rest = markup.partition("<script>")
+    body, _sep, tail = rest.rpartition("</script>")
+    return f'{head}<script>document.addEventListener("DOMContentLoaded", function () {{{body}}});</script>{tail}'

@@ -45,7 +45,13 @@ class RecomputeError(Exception):
 
 
 def default_as_of(campaign: Campaign, today: datetime.date | None = None) -> datetime.date:
-    return min(today or timezone.localdate(), campaign.end_date)
+    """Today while the campaign runs (or before it starts); the day after the end once it is over.
+
+    Every count stops at min(as_of, end) anyway; taking the day after the end for a finished campaign makes its
+    days left 0 (not 1) and keeps its snapshot's date fixed, so late corrections can still refresh incrementally.
+    """
+    today = today or timezone.localdate()
+    return today if today <= campaign.end_date else campaign.end_date + datetime.timedelta(days=1)
 
 
 def prev_month_end(day: datetime.date) -> datetime.date:

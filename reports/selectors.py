@@ -18,6 +18,7 @@ from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, Rec
 # A snapshot older than this is flagged even without pending changes: the nightly run did not happen.
 STALE_AFTER = datetime.timedelta(hours=26)
 AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
+AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
 
 
 def user_unit_id(user) -> int | None:
@@ -136,11 +137,12 @@ def breakdown(user, campaign: Campaign, as_of: datetime.date, *, unit=None) -> d
     qs = campaign_enrollments(user, campaign, as_of, unit=unit).order_by()
     per_scheme = {s: Count("id", filter=Q(scheme=s)) for s in Scheme.values}
     return {
-        "age": list(
+        "age": sorted(
             qs.annotate(group=_age_band_expression(campaign.start_date))
             .values("group")
             .annotate(total=Count("id"), **per_scheme)
-            .order_by("group")
+            .order_by(),
+            key=lambda g: AGE_ORDER.get(g["group"], len(AGE_ORDER)),
         ),
         "gender": list(
             qs.values(group=F("participant__gender")).annotate(total=Count("id"), **per_scheme).order_by("-total")

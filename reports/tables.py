@@ -40,7 +40,7 @@ class RankingTable(tables.Table):
     enrolled = NumberColumn(verbose_name=_("Enrolled"))
     new = NumberColumn(verbose_name=_("New"))
     resumed = NumberColumn(verbose_name=_("Resumed"))
-    achieved = NumberColumn(verbose_name=_("Achieved"))
+    achieved = NumberColumn(verbose_name=_("Active participants"))  # shown for campaigns on the stock only
     attained_pct = PercentColumn(verbose_name=_("Attained"))
     rank_attained = NumberColumn(verbose_name=_("Rank by attained"))
     remaining = NumberColumn(verbose_name=_("Remaining"))

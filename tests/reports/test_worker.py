@@ -3,6 +3,7 @@
 import os
 import socket
 import time
+import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -31,17 +32,21 @@ pytestmark = [
 
 
 @pytest.fixture
-def worker(broker_at):
+def queue(broker_at):
+    """A queue of this test's own: other suites' workers on the same Redis database must not take its tasks."""
     app = broker_at(REDIS_TEST_URL)
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING"):
-        yield app
+    name = f"reports-test-{uuid.uuid4().hex[:12]}"
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=10, loglevel="WARNING", queues=[name]
+    ):
+        yield name
 
 
-def test_recompute_campaign_runs_in_a_worker_and_reports_success(worker, march_enrollments, unit):
+def test_recompute_campaign_runs_in_a_worker_and_reports_success(queue, march_enrollments, unit):
     from reports.tasks import recompute_campaign
 
     run = RecomputeRun.objects.create(campaign=march_enrollments)
-    result = recompute_campaign.delay(march_enrollments.pk, run.pk, "2024-03-20")
+    result = recompute_campaign.apply_async((march_enrollments.pk, run.pk, "2024-03-20"), queue=queue)
     outcome = result.get(timeout=30)
     assert outcome["status"] == "succeeded" and outcome["run_id"] == run.pk
     run.refresh_from_db()
@@ -49,10 +54,10 @@ def test_recompute_campaign_runs_in_a_worker_and_reports_success(worker, march_e
     assert AttainmentTotal.objects.get(campaign=march_enrollments, unit=unit, scheme=Scheme.VSI).enrolled == 2
 
 
-def test_recompute_all_runs_in_a_worker(worker, march_enrollments, stock_campaign):
+def test_recompute_all_runs_in_a_worker(queue, march_enrollments, stock_campaign):
     from reports.tasks import recompute_all
 
-    outcome = recompute_all.delay("2024-03-20").get(timeout=30)
+    outcome = recompute_all.apply_async(("2024-03-20",), queue=queue).get(timeout=30)
     assert outcome["status"] == "succeeded"
     assert set(AttainmentTotal.objects.values_list("campaign_id", flat=True)) == {
         march_enrollments.pk,
@@ -60,13 +65,13 @@ def test_recompute_all_runs_in_a_worker(worker, march_enrollments, stock_campaig
     }
 
 
-def test_refresh_pending_runs_in_a_worker(worker, march_enrollments, unit):
+def test_refresh_pending_runs_in_a_worker(queue, march_enrollments, unit):
     from reports.tasks import refresh_pending
 
     engine.snapshot_rebuild(campaigns=[march_enrollments])
     enroll(unit=unit, on=D(2024, 3, 21))
     engine.pending_mark({march_enrollments.pk: {unit.pk}})
-    refresh_pending.delay(march_enrollments.pk)
+    refresh_pending.apply_async((march_enrollments.pk,), queue=queue)
     deadline = time.monotonic() + 30
     while PendingRefresh.objects.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
