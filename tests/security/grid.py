@@ -53,6 +53,7 @@ class World:
 
 
 def build_world(*, province, unit, commune, staff_user, admin_user) -> World:
+    from campaigns.importing import read_table
     from campaigns.models import TargetImport
     from participants.importing import upload_create
     from participants.models import Scheme
@@ -89,10 +90,9 @@ def build_world(*, province, unit, commune, staff_user, admin_user) -> World:
         uploaded_by=admin_user,
         file_name="grid.csv",
         sha256="0" * 64,
-        table={
-            "headers": ["unit_code", "unit_name", "vsi_target", "hi_target"],
-            "rows": [[unit.code, unit.name, "25", "30"]],
-        },
+        table=read_table(
+            f"unit_code,unit_name,vsi_target,hi_target\n{unit.code},{unit.name},25,30\n".encode(), "t.csv"
+        ).to_json(),
     )
     run = RecomputeRun.objects.create(campaign=campaign, kind=RecomputeRun.Kind.FULL, started_by=admin_user)
     return World(

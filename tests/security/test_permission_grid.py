@@ -57,7 +57,7 @@ GRID = {
     "campaigns:target_import": Door(get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=slug),
     "campaigns:target_import_preview": Door(
         get="L 403 403 403 200 404",
-        post="L 403 403 403 200 404",
+        post="L 403 403 403 R 404",
         kwargs=lambda w: {"slug": w.campaign.slug, "pk": w.target_import.pk},
     ),
     "campaigns:target_import_cancel": Door(
