@@ -388,7 +388,11 @@ def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> Import
         cleaned = check.cleaned
         if not _blank(raw.get("si_number")):
             try:
-                cleaned["si_number"] = si_number_normalise(_code(raw["si_number"]))
+                value = raw["si_number"]
+                if isinstance(value, int | float) and float(value).is_integer() and 0 <= value < 10**10:
+                    # A number cell cannot keep a leading zero: 0123456789 comes back as 123456789.
+                    value = f"{int(value):010d}"
+                cleaned["si_number"] = si_number_normalise(_code(value))
                 si_numbers.add(cleaned["si_number"])
             except ValidationError as exc:
                 check.error("si_number", exc.messages[0])

@@ -86,12 +86,13 @@ def test_an_xlsx_with_vietnamese_headers_and_dates_is_read(staff_client, commune
     rows[1][7] = "01/03/2024"
     rows[1][8] = 12  # a number cell
     rows[1][0] = 2402000001  # an SI number stored as a number
+    rows[0][0] = 402000000  # ... whose leading zero the number cell dropped (0402000000)
     rows[0][5] = "BHXH tự nguyện"
     item, _location = upload(staff_client, "danh-sach.xlsx", xlsx_bytes(rows, header))
     assert item.status == "ready", item.report
     confirm(staff_client, item)
     assert Enrollment.objects.count() == 2
-    assert set(Participant.objects.values_list("si_number", flat=True)) == {"2402000000", "2402000001"}
+    assert set(Participant.objects.values_list("si_number", flat=True)) == {"0402000000", "2402000001"}
 
 
 def test_a_file_with_one_bad_row_saves_nothing_and_says_where(staff_client, commune):

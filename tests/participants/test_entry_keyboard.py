@@ -1,0 +1,78 @@
+"""The entry page driven by the keyboard alone in Chromium, as an officer at the counter would use it."""
+
+import pytest
+
+from participants.models import Enrollment
+from tests.factories import ParticipantFactory
+from tests.participants.conftest import record
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(params=["desktop-vi", "desktop-en"])
+def session(request, live_server, settings, tmp_path):
+    from tests.browser.conftest import CHROMIUM, DESKTOP, LAUNCH_ARGS, Session
+
+    if not CHROMIUM:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    language = request.param.split("-")[1]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        s = Session(
+            browser, live_server, viewport=DESKTOP, language=language, screenshots_dir=tmp_path, name=request.param
+        )
+        yield s
+        s.context.close()
+        browser.close()
+    assert s.external == []
+
+
+def focused(page):
+    return page.evaluate("document.activeElement.id")
+
+
+def test_an_officer_records_two_people_without_touching_the_mouse(session, staff_user, unit, commune):
+    known = ParticipantFactory(si_number="2401111111", full_name="Vũ Thị Quen")
+    record(known, unit=unit, commune=commune)
+    s = session
+    s.login("staff1", "correct-horse-battery")
+    page = s.page
+    assert focused(page) == "id_si_number"
+    keys = page.keyboard
+    # A new person: every field typed, Enter saves.
+    keys.type("240 222 2222")
+    page.wait_for_timeout(600)
+    keys.press("Tab")
+    assert focused(page) == "id_full_name"
+    keys.type("Đặng Văn Mới")
+    keys.press("Tab")
+    keys.type("02/02/1990")
+    keys.press("Tab")
+    keys.press("Tab")  # gender stays as it is
+    assert focused(page) == "id_commune"
+    keys.press("ArrowDown")
+    keys.press("Enter")
+    page.wait_for_url("**/enrollments/new/?saved=*")
+    assert focused(page) == "id_si_number"  # ready for the next person
+    enrollment = Enrollment.objects.get(participant__si_number="2402222222")
+    assert enrollment.kind == "new" and enrollment.commune == commune
+    assert page.locator("#saved").is_visible()
+    assert s.axe_violations() == []
+    # A known person: the number fills in the details, the cursor stays where the officer is.
+    keys.type("2401111111")
+    page.wait_for_function("document.getElementById('id_full_name').value === 'Vũ Thị Quen'")
+    keys.press("Tab")
+    assert focused(page) == "id_full_name"
+    first_url = page.url
+    keys.press("Enter")
+    page.wait_for_function(f"location.href !== {first_url!r}")
+    page.wait_for_load_state()
+    # The earlier coverage (March 2024, 12 months) ended long ago: today's payment brings the person back.
+    assert Enrollment.objects.filter(participant=known).count() == 2
+    assert Enrollment.objects.filter(participant=known).order_by("coverage_start").last().kind == "resumed"
+    assert "Resumed" in page.content() or "Tham gia lại" in page.content()
+    s.screenshot("after-known")
