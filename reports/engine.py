@@ -480,16 +480,21 @@ def snapshot_rebuild(
     return run
 
 
-def campaigns_touched(*, unit_ids: Iterable[int], days: Iterable[datetime.date]) -> dict[int, set[int]]:
+def campaigns_touched(
+    *, unit_ids: Iterable[int], days: Iterable[datetime.date], coverage_since: datetime.date | None = None
+) -> dict[int, set[int]]:
     """{campaign id: unit ids} of the campaigns whose figures a change to these units and days can move: window
-    campaigns of the units' provinces whose window contains a day (or is not over: as-of dates move), and every
-    campaign on the stock of those provinces (coverage, not the entry date, decides those)."""
+    campaigns of the units' provinces whose window contains a day, and campaigns on the stock of those provinces
+    (coverage, not the entry date, decides those) unless the touched coverage starts after they ended."""
     units = dict(District.objects.filter(pk__in=list(unit_ids)).values_list("pk", "province_id"))
     days = sorted(days)
     out: dict[int, set[int]] = {}
     if not units:
         return out
     q = Q(measure=Campaign.Measure.STOCK)
+    if coverage_since is not None:
+        # Every stock figure counts coverage on a day no later than the campaign's end.
+        q &= Q(end_date__gte=coverage_since)
     for day in days:
         q |= Q(start_date__lte=day, end_date__gte=day)
     for campaign_id, province_id in Campaign.objects.filter(q, province_id__in=set(units.values())).values_list(

@@ -113,9 +113,9 @@ def enqueue(task, *args, **options) -> bool:
     return True
 
 
-def refresh_schedule(*, unit_ids, days) -> dict[int, set[int]]:
+def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[int]]:
     """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh per campaign."""
-    touched = engine.campaigns_touched(unit_ids=unit_ids, days=days)
+    touched = engine.campaigns_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched
     engine.pending_mark(touched)
@@ -134,10 +134,10 @@ def refresh_schedule(*, unit_ids, days) -> dict[int, set[int]]:
     return touched
 
 
-def on_enrollments_changed(sender, *, unit_ids, days, **kwargs) -> None:
+def on_enrollments_changed(sender, *, unit_ids, days, coverage_since=None, **kwargs) -> None:
     """Receiver of participants.signals.enrollments_changed (sent after commit)."""
     try:
-        refresh_schedule(unit_ids=unit_ids, days=days)
+        refresh_schedule(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     except Exception:
         # The enrollment is saved; the nightly run will catch up.
         logger.exception("could not schedule the attainment refresh for units %s", sorted(unit_ids))

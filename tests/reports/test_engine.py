@@ -190,6 +190,19 @@ def test_a_failing_run_leaves_the_previous_snapshot_whole(march_enrollments, uni
     assert "disk full" in failed.error
 
 
+def test_the_dashboard_says_when_the_last_run_failed(client, manager_user, march_enrollments, monkeypatch):
+    from django.urls import reverse
+
+    engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
+    monkeypatch.setattr(engine, "_rank_in_database", lambda campaign: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
+    client.force_login(manager_user)
+    body = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": march_enrollments.slug})).content.decode()
+    assert 'data-testid="failed-run"' in body
+    assert "16,00%" in body or "20,00%" in body  # the previous snapshot is still shown
+
+
 def test_the_recompute_command_writes_the_snapshot_and_refuses_a_bad_date(march_enrollments, unit):
     from django.core.management import CommandError, call_command
 

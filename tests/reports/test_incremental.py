@@ -134,3 +134,12 @@ def test_a_save_succeeds_quickly_when_redis_is_down_and_the_dashboard_says_its_f
     assert not PendingRefresh.objects.exists()
     body = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": live_campaign.slug})).content.decode()
     assert 'data-testid="stale-warning"' not in body
+
+
+def test_a_coverage_starting_after_a_stock_plan_ended_does_not_touch_it(stock_campaign, unit):
+    after = datetime.date(2025, 2, 1)
+    assert engine.campaigns_touched(unit_ids=[unit.pk], days=[after], coverage_since=after) == {}
+    during = datetime.date(2024, 6, 1)
+    assert engine.campaigns_touched(unit_ids=[unit.pk], days=[after], coverage_since=during) == {
+        stock_campaign.pk: {unit.pk}
+    }
