@@ -456,7 +456,7 @@ def measure_incremental(results: list, rows: int) -> None:
         )
 
 
-def _client_times(client, url, requests: int, budget_s: float) -> tuple[list[float], int, int, int]:
+def _client_times(client, url, requests: int, budget_s: float) -> tuple[list[float], int, bytes]:
     """Times `requests` GETs (fewer when they take longer than `budget_s` in all; the count is reported)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -476,7 +476,7 @@ def _client_times(client, url, requests: int, budget_s: float) -> tuple[list[flo
         samples.append(time.perf_counter() - started)
         if started > deadline and len(samples) >= 10:
             break
-    return samples, query_count, len(body), len(gzip.compress(body))
+    return samples, query_count, body
 
 
 def measure_pages(results: list, users: dict, campaigns, requests: int, budget_s: float) -> None:
@@ -504,7 +504,8 @@ def measure_pages(results: list, users: dict, campaigns, requests: int, budget_s
                 results.append(row(f"{label} {campaign.slug}", "not available", note=f"no URL {name}"))
                 continue
             with Timer() as t:
-                samples, query_count, size, gz = _client_times(client, url, requests, budget_s)
+                samples, query_count, body = _client_times(client, url, requests, budget_s)
+            size, gz = len(body), len(gzip.compress(body))
             q = _quantiles(samples)
             ok = q["median_ms"] < limit["median_ms"] and q["p95_ms"] < limit["p95_ms"]
             ok = ok and query_count <= limit["max_queries"]
@@ -527,6 +528,38 @@ def measure_pages(results: list, users: dict, campaigns, requests: int, budget_s
                     "ratio": round(q["median_ms"] / snapshot["median_ms"], 1) if snapshot["median_ms"] else None,
                 }
             )
+            if label == "dashboard" and campaign == campaigns[0]:
+                results.append(page_transfer(url, body))
+
+
+def page_transfer(url: str, body: bytes) -> dict:
+    """What a first and a repeat visit of the page transfer, compressed: the HTML, and the static files it links
+    (hashed names with far-future caching in production, so a repeat visit fetches only the HTML)."""
+    import re
+
+    from django.conf import settings
+    from django.contrib.staticfiles import finders
+
+    assets = {}
+    for path in sorted(set(re.findall(rb'(?:src|href)="([^"?#]+)', body))):
+        path = path.decode()
+        if not path.startswith(settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/static/"):
+            continue
+        found = finders.find(path.split("/static/", 1)[-1])
+        if found:
+            data = Path(found).read_bytes()
+            assets[path] = len(gzip.compress(data, 9))
+    html = len(gzip.compress(body, 9))
+    first = html + sum(assets.values())
+    return row(
+        "dashboard transfer, first / repeat visit (gzip)",
+        f"{first / 1024:.0f} / {html / 1024:.0f}",
+        unit="kB",
+        threshold="HTML and data < 200 kB compressed",
+        verdict=_verdict(html < 200 * 1024),
+        rows=f"HTML {html / 1024:.0f} kB + {len(assets)} static files {sum(assets.values()) / 1024:.0f} kB",
+        note=f"{url}: " + ", ".join(f"{p.rsplit('/', 1)[-1]} {n / 1024:.0f} kB" for p, n in assets.items()),
+    )
 
 
 def measure_entry(results: list, users: dict, unit, requests: int) -> None:
