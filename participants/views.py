@@ -140,7 +140,10 @@ def enrollment_create(request):
 @login_required
 @require_GET
 def participant_lookup(request):
-    """htmx: the person fields, filled in from a known SI number the user may see; else as typed."""
+    """htmx: a notice about the SI number; for a known person the user may see, their details replace the inputs.
+
+    For anyone else the inputs are left alone, so nothing the officer typed meanwhile is overwritten.
+    """
     _require(request, WRITERS)
     participant, number_error, enrollments = None, None, []
     try:
@@ -151,7 +154,7 @@ def participant_lookup(request):
             number_error = exc.messages[0]
     if si_number:
         participant = selectors.participant_for_lookup(user=request.user, si_number=si_number)
-    values = {k: request.GET.get(k, "") for k in ("full_name", "date_of_birth", "gender")}
+    values = {}
     if participant is not None:
         values = {
             "full_name": participant.full_name,
@@ -163,7 +166,7 @@ def participant_lookup(request):
     form = EnrollmentForm(user=request.user, initial=values)
     return render(
         request,
-        "participants/inc/person_fields.html",
+        "participants/inc/person_lookup.html",
         {
             "form": form,
             "values": values,

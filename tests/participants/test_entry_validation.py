@@ -219,6 +219,8 @@ def test_the_person_lookup_does_not_reveal_someone_known_only_elsewhere(staff_cl
     fragment = staff_client.get(reverse("participants:participant_lookup"), {"si_number": "2409999998"})
     assert "Bí Mật" not in fragment.content.decode()
     assert "No record of this person in your area" in fragment.content.decode()
+    # and the inputs are left as the officer is typing them (nothing to swap in)
+    assert 'name="full_name"' not in fragment.content.decode()
 
 
 def test_a_known_number_with_another_date_of_birth_is_refused(staff_client, unit, commune):
