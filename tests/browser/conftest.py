@@ -60,6 +60,23 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every journey signs in; PBKDF2 at full strength would cost seconds per test on a small machine.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _celery_in_process():
+    """The live server runs tasks in its own thread, whatever REDIS_URL says (CI sets it and runs no worker here)."""
+    from config.celery import app
+
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
+
+
 @pytest.fixture
 def browser_settings(settings):
     # The live server speaks plain HTTP; secure cookies would never come back from the browser.
@@ -74,7 +91,9 @@ class Session:
 
     def __init__(self, browser, live_server, *, viewport, language, screenshots_dir, name):
         self.base = live_server.url
-        self.context = browser.new_context(viewport=viewport, locale="vi-VN" if language == "vi" else "en-US")
+        self.context = browser.new_context(
+            viewport=viewport, locale="vi-VN" if language == "vi" else "en-US", accept_downloads=True
+        )
         self.context.add_cookies([{"name": "django_language", "value": language, "url": self.base}])
         self.page = self.context.new_page()
         self.page.set_default_timeout(15_000)
@@ -102,6 +121,20 @@ class Session:
     def screenshot(self, label):
         path = self.screenshots_dir / f"{self.name}-{label}.png"
         self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def overflow(self):
+        """How many CSS pixels the page is wider than the window (0 when nothing is cut off or scrolls sideways)."""
+        return self.page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+
+    def download(self, locator):
+        """Clicks a link that downloads a file; returns the saved file's path."""
+        with self.page.expect_download() as info:
+            locator.click()
+        download = info.value
+        path = self.screenshots_dir.parent / "downloads" / f"{self.name}-{download.suggested_filename}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        download.save_as(str(path))
         return path
 
     def axe_violations(self, impacts=("serious", "critical")):
