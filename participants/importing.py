@@ -666,7 +666,13 @@ def upload_check(*, upload) -> None:
     except ImportFileError as exc:
         upload.status, upload.report = EnrollmentUpload.Status.INVALID, {"file_error": str(exc)}
     else:
-        plan = import_plan(rows=rows, user=upload.uploaded_by)
+        try:
+            plan = import_plan(rows=rows, user=upload.uploaded_by)
+        except Exception:
+            # An unexpected failure must not leave the page polling "being checked" for ever.
+            upload.status = EnrollmentUpload.Status.FAILED
+            upload.save(update_fields=["status"])
+            raise
         upload.report = plan.as_json()
         upload.status = EnrollmentUpload.Status.INVALID if plan.errors else EnrollmentUpload.Status.READY
     upload.save(update_fields=["status", "report"])

@@ -336,3 +336,12 @@ def test_a_whole_import_sends_one_enrollments_changed_signal(tmp_path, commune, 
     assert len(received) == 1
     assert received[0]["unit_ids"] == {commune.district_id}
     assert received[0]["days"] == {D(2024, 3, 14)} and received[0]["schemes"] == {"vsi"}
+
+
+def test_a_failed_upload_says_nothing_was_saved_and_stops_polling(staff_client, commune):
+    item, location = upload(staff_client, "list.csv", csv_bytes(rows_for(commune)))
+    EnrollmentUpload.objects.filter(pk=item.pk).update(status="failed")
+    page = staff_client.get(location).content.decode()
+    assert "nothing was saved" in page and "every 1s" not in page
+    assert confirm(staff_client, item).status_code == 302
+    assert not Enrollment.objects.exists()
