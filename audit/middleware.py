@@ -38,6 +38,8 @@ class AuditMiddleware:
         if status >= 400 or match is None:
             return response
         audited = AUDITED_VIEWS.get(match.view_name)
+        if match.view_name == "participants:participant_lookup" and not request.GET.get("si_number", "").strip():
+            audited = None  # the empty lookup form shows nobody
         if audited and request.method in audited[0] and audited[1] not in recorded:
             _methods, action, kwarg, object_type = audited
             audit_record(

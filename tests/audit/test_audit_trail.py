@@ -194,3 +194,45 @@ def test_the_page_runs_a_fixed_number_of_queries(
     with django_assert_max_num_queries(12):
         response = client.get(reverse("audit:event_list"))
     assert len(response.context["table"].page.object_list) == 50
+
+
+def test_a_person_lookup_by_si_number_is_recorded_and_the_empty_form_is_not(client, staff_user, enrollment):
+    client.force_login(staff_user)
+    client.get(reverse("participants:participant_lookup"))
+    assert not AuditEvent.objects.filter(action=A.RECORD_VIEWED).exists()
+    client.get(reverse("participants:participant_lookup"), {"si_number": "2412345678"})
+    event = AuditEvent.objects.get(action=A.RECORD_VIEWED)
+    assert event.object_type == "participants.participant" and "2412345678" not in event.path + event.detail
+
+
+def test_confirming_an_enrollment_upload_is_recorded_as_an_import(client, staff_user, commune, today):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from participants.models import EnrollmentUpload
+
+    day = today.isoformat()
+    data = (
+        "si_number,full_name,date_of_birth,gender,commune_code,scheme,enrolled_on,coverage_start,months,"
+        f"collection_agent_code\n2412345670,Lê Thị Lưới,1980-01-02,female,{commune.code},vsi,{day},{day},12,\n"
+    ).encode()
+    client.force_login(staff_user)
+    client.post(reverse("participants:enrollment_upload"), {"file": SimpleUploadedFile("list.csv", data)})
+    upload = EnrollmentUpload.objects.get()
+    assert upload.status == EnrollmentUpload.Status.READY
+    client.post(reverse("participants:enrollment_upload_confirm", args=[upload.pk]))
+    event = AuditEvent.objects.get(action=A.IMPORTED)
+    assert (event.user, event.object_id) == (staff_user, str(upload.pk))
+
+
+def test_confirming_a_target_import_is_recorded_as_an_import(client, admin_user, province, unit):
+    from campaigns.importing import read_table
+    from campaigns.models import TargetImport
+
+    campaign = CampaignFactory(province=province)
+    table = read_table(f"unit_code,unit_name,vsi_target,hi_target\n{unit.code},{unit.name},25,30\n".encode(), "t.csv")
+    pending = TargetImport.objects.create(
+        campaign=campaign, uploaded_by=admin_user, file_name="t.csv", sha256="0" * 64, table=table.to_json()
+    )
+    client.force_login(admin_user)
+    client.post(reverse("campaigns:target_import_preview", args=[campaign.slug, pending.pk]))
+    assert AuditEvent.objects.filter(action=A.IMPORTED, user=admin_user, object_id=str(pending.pk)).count() == 1

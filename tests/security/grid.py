@@ -143,6 +143,7 @@ def build_canaries(*, other_unit, foreign_unit, other_commune, other_staff_user,
             "canary-foreign-campaign",
             "Canary Foreign Campaign",
             "Xã Canary Xa",
+            foreign_unit.name,
         ),
         other_unit=("2477770001", "Canary Khác Huyện"),
     )
