@@ -220,6 +220,8 @@ CACHES = {
 }
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
+# The empty choice of a filter drop-down says what it does ("All"), not "---------".
+FILTERS_EMPTY_CHOICE_LABEL = _("All")
 
 LOGGING = {
     "version": 1,

@@ -85,7 +85,7 @@ def cumulative_chart(
                 )
             )
     fig.update_xaxes(tickformat="%d/%m", range=[day_before, end])
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", tickformat=",d")  # 10.000 in Vietnamese, never plotly's "10k"
     return _layout(fig, title=_("Cumulative enrolled against target"))
 
 
@@ -132,6 +132,7 @@ def breakdown_chart(*, groups: list[dict], labels: dict[str, str], title: str) -
         )
     fig.update_layout(barmode="group")
     fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickformat=",d")
     return _layout(fig, title=title, height=max(220, 40 * len(groups) + 100))
 
 

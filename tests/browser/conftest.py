@@ -115,7 +115,10 @@ class Session:
         self.go("/accounts/login/")
         self.page.fill("#id_username", username)
         self.page.fill("#id_password", password)
-        self.page.keyboard.press("Enter")
+        # Wait for the sign-in's own navigation: the login page is already idle, so waiting for idleness alone could
+        # return before the form is sent, and the next goto would then cancel it.
+        with self.page.expect_navigation():
+            self.page.keyboard.press("Enter")
         self.page.wait_for_load_state("networkidle")
 
     def screenshot(self, label):

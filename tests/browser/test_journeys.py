@@ -301,6 +301,9 @@ def test_a_manager_reads_the_dashboard_filters_the_ranking_drills_into_a_unit_an
     for i in range(charts.count()):
         box = charts.nth(i).bounding_box()
         assert box["width"] > 200 and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
+    # Axis numbers are written as the language writes them (10.000 / 10,000), not plotly's "10k".
+    ticks = page.locator(".chart .ytick text, .chart .xtick text").all_text_contents()
+    assert number(s, 10000) in ticks, ticks
     problems += check_page(s, "dashboard")
 
     # The ranking, filtered to one unit by name, then that unit.
