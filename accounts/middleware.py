@@ -44,6 +44,9 @@ class SessionSecurityMiddleware:
         if user.is_authenticated:
             ended = self._ended(request, user)
             if ended:
+                from audit.services import Action, audit_record
+
+                audit_record(request=request, action=Action.SESSION_ENDED, user=user, detail=ended)
                 logout(request)
                 if is_api(request):
                     return JsonResponse({"detail": ended}, status=401)

@@ -197,3 +197,12 @@ def test_a_wrong_old_password_changes_nothing(db, staff_user):
     assert response.status_code == 200
     staff_user.refresh_from_db()
     assert staff_user.check_password(PASSWORD)
+
+
+def test_an_ended_session_is_in_the_audit_trail(db, staff_user, settings):
+    from audit.models import AuditEvent
+
+    client = _signed_in(staff_user)
+    _age_session(client, **{LAST_SEEN: settings.SESSION_IDLE_SECONDS + 5})
+    client.get(reverse("accounts:password_change"))
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.SESSION_ENDED, user=staff_user).count() == 1

@@ -159,3 +159,17 @@ def test_the_requirement_applies_to_every_role(db, staff_user, manager_user, adm
             response = client.get(page)
             assert response.status_code == 302, user.username
             assert response["Location"].startswith(reverse("accounts:otp_setup")), user.username
+
+
+def test_signing_in_through_the_admin_site_does_not_skip_the_second_factor(db, province):
+    from django.contrib.auth.models import User
+
+    boss = User.objects.create_superuser("boss", password=PASSWORD)
+    device = TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+    client = Client()
+    response = client.post(reverse("admin:login"), {"username": "boss", "password": PASSWORD, "next": "/admin/"})
+    assert response.status_code == 302
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith(reverse("accounts:otp_verify"))
+    client.post(reverse("accounts:otp_verify"), {"token": code_for(device)})
+    assert client.get("/admin/").status_code == 200
