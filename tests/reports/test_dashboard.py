@@ -157,3 +157,33 @@ def test_only_admins_may_start_a_recompute_and_it_completes(
     progress = client.get(reverse("reports:run_progress", kwargs={"pk": run.pk}))
     assert "100%" in progress.content.decode()
     assert "hx-trigger" not in progress.content.decode()
+
+
+def test_the_overview_query_count_does_not_grow_with_the_number_of_campaigns(client, manager_user, snapshot, province):
+    from django.db import connection
+
+    from tests.factories import CampaignFactory
+
+    client.force_login(manager_user)
+    url = reverse("reports:province_overview")
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    more = [CampaignFactory(province=province, slug=f"extra-{n}") for n in range(5)]
+    engine.snapshot_rebuild(campaigns=more)
+    with CaptureQueriesContext(connection) as many:
+        body = client.get(url).content.decode()
+    assert all(c.name in body for c in more)
+    assert len(many) == len(few)
+
+
+def test_the_unit_page_links_to_the_enrollments_behind_its_figures(client, manager_user, commune, snapshot, unit):
+    client.force_login(manager_user)
+    body = client.get(
+        reverse("reports:unit_detail", kwargs={"slug": snapshot.slug, "code": unit.code})
+    ).content.decode()
+    base = reverse("participants:enrollment_list")
+    assert f"{base}?enrolled_from=2024-03-14&amp;enrolled_to=2024-03-20&amp;unit={unit.pk}&amp;scheme=vsi" in body
+    assert f"commune={commune.pk}" in body
+    # The link leads to a list that really filters: the unit's window enrollments (renewal included there).
+    listing = client.get(f"{base}?enrolled_from=2024-03-14&enrolled_to=2024-03-20&unit={unit.pk}&scheme=vsi")
+    assert listing.status_code == 200
