@@ -187,3 +187,17 @@ def test_the_unit_page_links_to_the_enrollments_behind_its_figures(client, manag
     # The link leads to a list that really filters: the unit's window enrollments (renewal included there).
     listing = client.get(f"{base}?enrolled_from=2024-03-14&enrolled_to=2024-03-20&unit={unit.pk}&scheme=vsi")
     assert listing.status_code == 200
+
+
+def test_the_progress_partial_polls_while_a_run_is_going(client, admin_user, foreign_admin_user, march_campaign):
+    from django.core.cache import cache
+
+    from reports.models import RecomputeRun
+
+    run = RecomputeRun.objects.create(campaign=march_campaign, status=RecomputeRun.Status.RUNNING, steps_total=5)
+    cache.set(engine._progress_key(run.pk), (2, 5), 60)
+    client.force_login(admin_user)
+    body = client.get(reverse("reports:run_progress", kwargs={"pk": run.pk})).content.decode()
+    assert "40%" in body and 'hx-trigger="every 1s"' in body
+    client.force_login(foreign_admin_user)
+    assert client.get(reverse("reports:run_progress", kwargs={"pk": run.pk})).status_code == 404
