@@ -310,6 +310,7 @@ class RowCheck:
             "changes": self.changes,
             "existing_pk": self.existing_pk,
             "note": self.note,
+            "scheme_label": str(Scheme(self.cleaned["scheme"]).label) if self.cleaned.get("scheme") else "",
         }
 
 
