@@ -505,11 +505,17 @@ def campaigns_touched(
 
 
 def pending_mark(touched: dict[int, set[int]]) -> None:
-    """Records in the database which campaign units wait for a refresh (upsert; keeps the earliest time)."""
+    """Records in the database which campaign units wait for a refresh.
+
+    An upsert that moves the time forward: a run clears only the marks made before it started, so a change that
+    commits while a refresh is running stays marked for the next one.
+    """
     now = timezone.now()
     PendingRefresh.objects.bulk_create(
         [PendingRefresh(campaign_id=c, unit_id=u, marked_at=now) for c, units in touched.items() for u in units],
-        ignore_conflicts=True,
+        update_conflicts=True,
+        unique_fields=["campaign", "unit"],
+        update_fields=["marked_at"],
     )
 
 

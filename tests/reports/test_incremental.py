@@ -5,6 +5,7 @@ import time
 import pytest
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from participants.models import Enrollment, Scheme
 from participants.services import enrollment_record
@@ -145,3 +146,25 @@ def test_a_coverage_starting_after_a_stock_plan_ended_does_not_touch_it(stock_ca
     assert engine.campaigns_touched(unit_ids=[unit.pk], days=[after], coverage_since=during) == {
         stock_campaign.pk: {unit.pk}
     }
+
+
+def test_marking_a_unit_again_moves_its_time_forward_so_a_running_refresh_keeps_it(live_campaign, unit):
+    engine.pending_mark({live_campaign.pk: {unit.pk}})
+    long_ago = timezone.now() - datetime.timedelta(minutes=5)
+    PendingRefresh.objects.update(marked_at=long_ago)
+    engine.pending_mark({live_campaign.pk: {unit.pk}})
+    (mark,) = PendingRefresh.objects.all()
+    assert mark.marked_at > long_ago
+
+    # A refresh clears the marks made before it started, and keeps one made while it runs.
+    def mark_during_the_run(done, total, marked=[]):  # noqa: B006 - once only
+        if not marked:
+            marked.append(True)
+            engine.pending_mark({live_campaign.pk: {unit.pk}})
+
+    engine.snapshot_rebuild(
+        campaigns=[live_campaign], unit_ids={live_campaign.pk: {unit.pk}}, on_progress=mark_during_the_run
+    )
+    assert list(PendingRefresh.objects.values_list("unit_id", flat=True)) == [unit.pk]
+    engine.snapshot_rebuild(campaigns=[live_campaign], unit_ids={live_campaign.pk: {unit.pk}})
+    assert not PendingRefresh.objects.exists()
