@@ -11,6 +11,7 @@ interleave. Running it twice gives the same tables.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import logging
 import time
@@ -491,15 +492,22 @@ def campaigns_touched(
     out: dict[int, set[int]] = {}
     if not units:
         return out
-    q = Q(measure=Campaign.Measure.STOCK)
+    stock = Q(measure=Campaign.Measure.STOCK)
     if coverage_since is not None:
         # Every stock figure counts coverage on a day no later than the campaign's end.
-        q &= Q(end_date__gte=coverage_since)
-    for day in days:
-        q |= Q(start_date__lte=day, end_date__gte=day)
-    for campaign_id, province_id in Campaign.objects.filter(q, province_id__in=set(units.values())).values_list(
-        "pk", "province_id"
-    ):
+        stock &= Q(end_date__gte=coverage_since)
+    # One condition for the span of the days, not one per day: a large import touches thousands of days, and
+    # SQLite refuses an expression tree that deep. The few window campaigns in the span are then checked exactly.
+    in_span = Q(start_date__lte=days[-1], end_date__gte=days[0]) if days else Q(pk__in=[])
+    candidates = Campaign.objects.filter(stock | in_span, province_id__in=set(units.values())).values_list(
+        "pk", "province_id", "measure", "start_date", "end_date"
+    )
+    for campaign_id, province_id, measure, start, end in candidates:
+        is_stock = measure == Campaign.Measure.STOCK and (coverage_since is None or end >= coverage_since)
+        if not is_stock:
+            first_on_or_after_start = bisect.bisect_left(days, start)
+            if first_on_or_after_start == len(days) or days[first_on_or_after_start] > end:
+                continue
         out[campaign_id] = {u for u, p in units.items() if p == province_id}
     return out
 
