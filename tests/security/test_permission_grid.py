@@ -29,6 +29,7 @@ class Door:
     kwargs: object = None  # World -> dict of URL kwargs
     query: dict = field(default_factory=dict)  # extra GET variants (exports) expected like the GET row
     public: bool = False  # anonymous may read it: it holds no data (say why where it is set)
+    htmx: bool = False  # also fetched as an htmx fragment (HX-Request), expected like the GET row
 
 
 def slug(w):
@@ -70,8 +71,8 @@ GRID = {
         get="L 200 200 200 200 200", post="L 405 405 405 405 405", query={"_export": "csv"}
     ),
     "participants:enrollment_create": Door(get="L 200 200 403 200 200", post="L 200 200 403 200 200"),
-    "participants:participant_lookup": Door(get="L 200 200 403 200 200", post="L 405 405 405 405 405"),
-    "participants:unit_communes": Door(get="L 200 200 403 200 200", post="L 405 405 405 405 405"),
+    "participants:participant_lookup": Door(get="L 200 200 403 200 200", htmx=True, post="L 405 405 405 405 405"),
+    "participants:unit_communes": Door(get="L 200 200 403 200 200", htmx=True, post="L 405 405 405 405 405"),
     "participants:enrollment_detail": Door(
         get="L 200 404 200 200 404", post="L 405 405 405 405 405", kwargs=lambda w: {"pk": w.enrollment.pk}
     ),
@@ -85,7 +86,7 @@ GRID = {
     "participants:enrollment_upload_template": Door(get="L 200 200 403 200 200", post="L 405 405 405 405 405"),
     # An upload is its uploader's alone (staff here): everyone else gets 404, even the province's admin.
     "participants:enrollment_upload_detail": Door(
-        get="L 200 404 403 404 404", post="L 405 405 405 405 405", kwargs=lambda w: {"pk": w.upload.pk}
+        get="L 200 404 403 404 404", htmx=True, post="L 405 405 405 405 405", kwargs=lambda w: {"pk": w.upload.pk}
     ),
     "participants:enrollment_upload_confirm": Door(
         get="L 405 405 405 405 405", post="L R 404 403 404 404", kwargs=lambda w: {"pk": w.upload.pk}
@@ -103,7 +104,7 @@ GRID = {
     ),
     "reports:recompute_start": Door(get="L 405 405 405 405 405", post="L 403 403 403 R 404", kwargs=slug),
     "reports:run_progress": Door(
-        get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=lambda w: {"pk": w.run.pk}
+        get="L 403 403 403 200 404", htmx=True, post="L 403 403 403 200 404", kwargs=lambda w: {"pk": w.run.pk}
     ),
     # The read-only API: 401 without a session, scoped like the pages; POST is never allowed.
     "api:campaign_list": Door(get="401 200 200 200 200 200", post="405 405 405 405 405 405"),
@@ -182,9 +183,13 @@ def test_each_role_gets_the_intended_status_and_never_a_foreign_row(
     problems = []
     for method in ("get", "post"):
         expected = dict(zip(ROLES, getattr(door, method).split(), strict=True))
-        variants = [{}] + ([door.query] if method == "get" and door.query else [])
+        variants = [({}, {})]
+        if method == "get" and door.query:
+            variants.append((door.query, {}))
+        if method == "get" and door.htmx:
+            variants.append(({}, {"HTTP_HX_REQUEST": "true"}))
         for role in ROLES:
-            for query in variants:
+            for query, headers in variants:
                 # Each request sees a fresh world: a POST that deletes or confirms must not change the next one.
                 savepoint = transaction.savepoint()
                 world = build_world(
@@ -194,9 +199,9 @@ def test_each_role_gets_the_intended_status_and_never_a_foreign_row(
                 client = Client(raise_request_exception=False)
                 if role != "anonymous":
                     client.force_login(users[role])
-                response = getattr(client, method)(url, query or None)
+                response = getattr(client, method)(url, query or None, **headers)
                 got = _outcome(response)
-                label = f"{method.upper()} {url}{'?' + '&'.join(query) if query else ''} as {role}"
+                label = f"{method.upper()} {url}{'?' + '&'.join(query) if query else ''}{' (htmx)' if headers else ''} as {role}"
                 if got != expected[role]:
                     problems.append(f"{label}: expected {expected[role]}, got {got}")
                 if response.status_code >= 500:
