@@ -13,6 +13,23 @@
     });
   }
   focusableScrollers();
+
+  // An error message under a field is tied to it (aria-describedby, aria-invalid), so a screen reader reads the
+  // message with the field, whichever template drew it.
+  document.querySelectorAll(".invalid-feedback").forEach(function (message, i) {
+    var box = message.parentElement;
+    var field = box && box.querySelector("input:not([type=hidden]), select, textarea");
+    if (!field) { return; }
+    // Django names a field's error "<id>_error" in its aria-describedby; give the message that name when it is free.
+    if (!message.id) {
+      var name = (field.id || "field-" + i) + "_error";
+      message.id = document.getElementById(name) ? name + "-" + i : name;
+    }
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    if (ids.indexOf(message.id) < 0) { ids.push(message.id); field.setAttribute("aria-describedby", ids.join(" ")); }
+    field.setAttribute("aria-invalid", "true");
+    field.classList.add("is-invalid");
+  });
   window.addEventListener("resize", focusableScrollers);
   document.body.addEventListener("htmx:afterSettle", focusableScrollers);
 })();

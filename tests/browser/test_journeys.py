@@ -204,8 +204,17 @@ def test_an_admin_creates_a_campaign_imports_its_targets_and_watches_a_recompute
     page.fill("#id_name", "Đợt cao điểm tháng 12")
     assert page.input_value("#id_slug") == "dot-cao-diem-thang-12"  # made from the name as it is typed
     page.fill("#id_start_date", (today - datetime.timedelta(days=10)).isoformat())
-    page.fill("#id_end_date", (today + datetime.timedelta(days=20)).isoformat())
+    page.fill("#id_end_date", (today - datetime.timedelta(days=20)).isoformat())  # before the start: refused
     page.select_option("#id_status", Campaign.Status.ACTIVE)
+    with page.expect_navigation():
+        page.locator("form[method=post] button.btn-primary").click()
+    end = page.locator("#id_end_date")
+    described = [page.locator(f"#{i}") for i in (end.get_attribute("aria-describedby") or "").split()]
+    assert end.get_attribute("aria-invalid") == "true"
+    assert any("invalid-feedback" in (d.get_attribute("class") or "") and d.is_visible() for d in described)
+    assert not Campaign.objects.filter(slug="dot-cao-diem-thang-12").exists()
+    problems += check_page(s, "campaign-new-error")
+    page.fill("#id_end_date", (today + datetime.timedelta(days=20)).isoformat())
     with page.expect_navigation():
         page.locator("form[method=post] button.btn-primary").click()
     campaign = Campaign.objects.get(slug="dot-cao-diem-thang-12")
