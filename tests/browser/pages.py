@@ -16,7 +16,10 @@ ENGLISH = re.compile(
 
 def english_on_page(page) -> list[str]:
     """English interface words in the visible text (charts' SVG included), with a little context each."""
-    text = page.evaluate("() => document.body.innerText")
+    text = page.evaluate(
+        "() => [document.body.innerText, ...Array.from(document.querySelectorAll('svg text'), t => t.textContent)]"
+        ".join('\\n')"
+    )
     found = []
     for match in ENGLISH.finditer(text):
         start, end = max(0, match.start() - 30), min(len(text), match.end() + 30)
