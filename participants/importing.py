@@ -156,7 +156,18 @@ def _check_zip(data: bytes) -> None:
         raise ImportFileError(
             _("This workbook would unpack to far more data than it holds (a “zip bomb”); it was refused.")
         )
-    names = {e.filename for e in entries}
+    names = [e.filename for e in entries]
+    if len(set(names)) != len(names) or any(
+        name.startswith(("/", "\\")) or "\\" in name or ".." in name.split("/") or "\x00" in name for name in names
+    ):
+        # Two parts with one name, or names that climb out of the archive: no spreadsheet program writes these.
+        raise ImportFileError(
+            _("This workbook is malformed (its parts have unsafe or repeated names); it was refused.")
+        )
+    if any(name.startswith("xl/externalLinks/") or name == "xl/vbaProject.bin" for name in names):
+        raise ImportFileError(
+            _("This workbook links to other files or holds macros; save the list as a plain .xlsx or CSV file.")
+        )
     if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
         raise ImportFileError(_("This file is a zip archive but not an Excel workbook (.xlsx)."))
 
@@ -380,11 +391,17 @@ def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> Import
     si_numbers, commune_codes, agent_codes = set(), set(), set()
     checks = []
     for raw in rows:
-        values = {c: ("" if _blank(raw.get(c)) else str(raw.get(c))[:120]) for c in COLUMNS}
+        values = {c: ("" if _blank(raw.get(c)) else str(raw.get(c))[:120].replace("\x00", "\ufffd")) for c in COLUMNS}
         check = RowCheck(number=raw["_row"], values=values)
         checks.append((check, raw))
+        # A NUL character cannot be stored (nor looked up) in PostgreSQL text: the cell is wrong, say so.
+        bad = [c for c in COLUMNS if isinstance(raw.get(c), str) and "\x00" in raw[c]]
+        for column in bad:
+            check.error(column, _("This cell contains an invalid (null) character."))
+        if bad:
+            raw = {k: v for k, v in raw.items() if k not in bad}
         for column in REQUIRED:
-            if _blank(raw.get(column)):
+            if column not in bad and _blank(raw.get(column)):
                 check.error(column, _("This cell is empty."))
         cleaned = check.cleaned
         if not _blank(raw.get("si_number")):

@@ -47,6 +47,7 @@ READERS = (ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN)
 SYNC_CHECK_BYTES = 256 * 1024
 SYNC_CONFIRM_ROWS = 500
 EXPORT_MAX_ROWS = 100_000
+MAX_PER_PAGE = 500
 # Fields kept from one entry to the next, so that a day's list is typed without repeating them.
 STICKY_FIELDS = ("unit", "commune", "scheme", "enrolled_on", "coverage_start", "months", "organisation", "agent")
 
@@ -202,6 +203,14 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
 
     def dispatch(self, request, *args, **kwargs):
         _require(request, READERS)
+        per_page = request.GET.get("per_page")
+        if per_page is not None:
+            # django-tables2 obeys ?per_page= as given; a negative or huge value must not reach the paginator.
+            request.GET = request.GET.copy()
+            try:
+                request.GET["per_page"] = str(min(max(int(per_page), 1), MAX_PER_PAGE))
+            except ValueError:
+                del request.GET["per_page"]
         return super().dispatch(request, *args, **kwargs)
 
     def get_queryset(self):

@@ -345,3 +345,52 @@ def test_a_failed_upload_says_nothing_was_saved_and_stops_polling(staff_client, 
     assert "nothing was saved" in page and "every 1s" not in page
     assert confirm(staff_client, item).status_code == 302
     assert not Enrollment.objects.exists()
+
+
+def _xlsx_with(commune, extra=None, duplicate=False):
+    base = zipfile.ZipFile(io.BytesIO(xlsx_bytes(rows_for(commune, count=1))))
+    out = io.BytesIO()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with zipfile.ZipFile(out, "w") as archive:
+            for info in base.infolist():
+                archive.writestr(info.filename, base.read(info))
+            for name, content in (extra or {}).items():
+                archive.writestr(name, content)
+            if duplicate:
+                archive.writestr("xl/worksheets/sheet1.xml", base.read("xl/worksheets/sheet1.xml"))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("extra", "duplicate", "fragment"),
+    [
+        ({"../../evil.txt": b"x"}, False, "unsafe or repeated names"),
+        ({"/etc/cron.d/evil": b"x"}, False, "unsafe or repeated names"),
+        ({"..\\evil.bat": b"x"}, False, "unsafe or repeated names"),
+        ({}, True, "unsafe or repeated names"),
+        ({"xl/externalLinks/externalLink1.xml": b"<externalLink/>"}, False, "links to other files"),
+        ({"xl/vbaProject.bin": b"\xd0\xcf\x11\xe0"}, False, "holds macros"),
+    ],
+)
+def test_workbooks_with_unsafe_parts_are_refused(staff_client, commune, extra, duplicate, fragment):
+    message = _upload_error(staff_client, "list.xlsx", _xlsx_with(commune, extra, duplicate))
+    assert fragment in message
+    assert not Enrollment.objects.exists()
+
+
+@pytest.mark.parametrize("column", ["full_name", "commune_code", "collection_agent_code", "si_number"])
+def test_a_null_character_in_a_cell_is_an_error_on_that_cell_not_a_crash(staff_user, commune, column):
+    raw = dict(zip(HEADER, rows_for(commune, count=1)[0], strict=True)) | {"_row": 2, column: "97\x00001"}
+    plan = importing.import_plan(rows=[raw], user=staff_user)
+    assert plan.counts()["create"] == 0
+    assert [e for e in plan.errors[0].errors] == [column]
+    assert "null" in plan.errors[0].errors[column][0]
+
+
+def test_a_negative_or_huge_page_size_is_clamped(staff_client, unit, commune):
+    record(unit=unit, commune=commune)
+    for value in ("-5", "0", "100000000", "abc"):
+        assert staff_client.get(reverse("participants:enrollment_list"), {"per_page": value}).status_code == 200
