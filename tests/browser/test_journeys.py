@@ -303,9 +303,9 @@ def test_a_manager_reads_the_dashboard_filters_the_ranking_drills_into_a_unit_an
     pct = page.locator("section.card dd.num").first.inner_text()
     assert re.fullmatch(r"\d+" + vi(s, ",", r"\.") + r"\d\d%", pct), pct  # 1,03% in Vietnamese; 1.03% in English
     # Every chart is drawn by plotly, and none is wider than the screen.
+    page.wait_for_function("() => document.querySelectorAll('.chart .js-plotly-plot .main-svg').length >= 3")
     charts = page.locator(".chart .js-plotly-plot")
     assert charts.count() >= 3
-    page.wait_for_function("() => document.querySelectorAll('.chart .js-plotly-plot .main-svg').length >= 3")
     width = page.viewport_size["width"]
     for i in range(charts.count()):
         box = charts.nth(i).bounding_box()
