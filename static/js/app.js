@@ -14,6 +14,16 @@
   }
   focusableScrollers();
 
+  // The navigation shows where the user is: the link whose address is the longest start of this page's address.
+  var best = null;
+  document.querySelectorAll(".navbar-nav .nav-link[href]").forEach(function (link) {
+    var path = new URL(link.href, location.href).pathname;
+    if (path !== "/" && location.pathname.indexOf(path) === 0 && (!best || path.length > best.path.length)) {
+      best = { link: link, path: path };
+    }
+  });
+  if (best) { best.link.classList.add("active"); best.link.setAttribute("aria-current", "page"); }
+
   // An error message under a field is tied to it (aria-describedby, aria-invalid), so a screen reader reads the
   // message with the field, whichever template drew it.
   document.querySelectorAll(".invalid-feedback").forEach(function (message, i) {

@@ -290,6 +290,7 @@ def test_a_manager_reads_the_dashboard_filters_the_ranking_drills_into_a_unit_an
     )
     s.login("manager1", PASSWORD)
     assert page.url.endswith("/reports/")
+    assert page.locator(".navbar [aria-current=page]").get_attribute("href") == "/reports/"  # where they are
     assert page.get_by_text("Tỉnh Bắc Thử").first.is_visible()  # the manager's province, in the navigation bar
     overview = page.locator("main").inner_text()
     assert number(s, 12500) in overview  # the province's VSI target
