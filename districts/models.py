@@ -106,6 +106,17 @@ class District(models.Model):
     def is_provincial_office(self):
         return self.kind == self.Kind.PROVINCIAL_OFFICE
 
+    def serves(self, commune) -> bool:
+        """A district serves its own communes; the provincial office, which has none, every commune of its province."""
+        if self.is_provincial_office:
+            return commune.district.province_id == self.province_id
+        return commune.district_id == self.pk
+
+    def served_communes(self):
+        if self.is_provincial_office:
+            return Commune.objects.filter(district__province_id=self.province_id)
+        return Commune.objects.filter(district_id=self.pk)
+
 
 class Commune(models.Model):
     """A commune, ward or township, inside one district-level unit."""

@@ -89,4 +89,8 @@ def visible_enrollments(user):
 def visible_communes(user):
     from districts.models import Commune
 
+    scope = scope_of(user)
+    if scope is not None and scope.unit_id and scope.unit.is_provincial_office and role_of(user) is not None:
+        # The provincial office has no communes of its own; it serves every commune of its province.
+        return Commune.objects.filter(district__province_id=scope.province_id)
     return scope_queryset(Commune.objects.all(), user, province_field="district__province", unit_field="district")

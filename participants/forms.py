@@ -101,7 +101,9 @@ class EnrollmentForm(forms.Form):
             self.fields["si_number"].widget.attrs.pop("autofocus", None)
         unit = self.selected_unit()
         self.fields["commune"].queryset = (
-            visible_communes(user).filter(district=unit).current() if unit is not None else Commune.objects.none()
+            visible_communes(user).filter(pk__in=unit.served_communes()).current()
+            if unit is not None
+            else Commune.objects.none()
         )
         self.fields["agent"].queryset = collection_agents_for(user, unit)
         self.fields["organisation"].queryset = collection_organisations_for(user, unit)

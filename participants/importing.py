@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from districts.models import Commune
-from districts.scoping import visible_communes, visible_enrollments
+from districts.scoping import scope_of, visible_communes, visible_enrollments
 from participants.models import ALLOWED_MONTHS, CollectionAgent, Enrollment, Participant, Scheme, add_months
 from participants.services import (
     enrollment_record,
@@ -382,11 +382,22 @@ def _error_dict(exc: ValidationError) -> dict:
     return {"__all__": exc.messages}
 
 
+def enrollment_unit(*, commune, user=None, unit=None):
+    """The unit an imported enrollment belongs to: the commune's district, except for the provincial office (given
+    as --unit, or the uploader's own unit), which records people from every commune of its province as its own."""
+    if unit is not None and unit.is_provincial_office:
+        return unit
+    scope = scope_of(user) if user is not None else None
+    if scope is not None and scope.unit_id and scope.unit.is_provincial_office:
+        return scope.unit
+    return commune.district
+
+
 def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> ImportPlan:
     """Checks every row without writing: what would be created, what exists already, what is wrong and where.
 
     `user` limits communes (and so units) to what that user may see; `unit` (the command's --unit) limits them to
-    one unit. The unit of each enrollment is its commune's unit.
+    one unit. The unit of each enrollment is its commune's unit, or the provincial office (enrollment_unit).
     """
     si_numbers, commune_codes, agent_codes = set(), set(), set()
     checks = []
@@ -482,7 +493,7 @@ def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> Import
                     _("There is no commune with code %(code)s in your area.") % {"code": cleaned["commune_code"]},
                 )
                 commune = None
-            elif unit is not None and commune.district_id != unit.pk:
+            elif unit is not None and not unit.serves(commune):
                 check.error(
                     "commune_code",
                     _("The commune %(commune)s is not in the unit %(unit)s.")
@@ -508,7 +519,11 @@ def import_plan(*, rows: list[dict], user=None, unit=None, today=None) -> Import
         if commune is not None and scheme and months is not None:
             try:
                 validate_enrollment_fields(
-                    scheme=scheme, months=months, unit=commune.district, commune=commune, agent=agent
+                    scheme=scheme,
+                    months=months,
+                    unit=enrollment_unit(commune=commune, user=user, unit=unit),
+                    commune=commune,
+                    agent=agent,
                 )
             except ValidationError as exc:
                 for key, messages in _error_dict(exc).items():
@@ -637,7 +652,7 @@ def import_apply(
                     enrolled_on=cleaned["enrolled_on"],
                     coverage_start=cleaned["coverage_start"],
                     months=cleaned["months"],
-                    unit=commune.district,
+                    unit=enrollment_unit(commune=commune, user=user, unit=unit),
                     commune=commune,
                     agent=cleaned["agent"],
                     recorded_by=user,

@@ -127,7 +127,7 @@ def validate_enrollment_fields(*, scheme: str, months: int, unit, commune, agent
     elif months not in ALLOWED_MONTHS[scheme]:
         allowed = ", ".join(str(m) for m in ALLOWED_MONTHS[scheme])
         errors["months"] = _("For this scheme the months paid must be one of: %(allowed)s.") % {"allowed": allowed}
-    if commune is not None and unit is not None and commune.district_id != unit.pk:
+    if commune is not None and unit is not None and not unit.serves(commune):
         errors["commune"] = _("This commune is not in the unit %(unit)s.") % {"unit": unit.name}
     if agent is not None and unit is not None:
         organisation = agent.organisation

@@ -187,7 +187,7 @@ def unit_communes(request):
     unit = None
     if request.GET.get("unit", "").isdigit():
         unit = visible_units(request.user).filter(pk=int(request.GET["unit"])).first()
-    communes = visible_communes(request.user).filter(district=unit).current() if unit else []
+    communes = visible_communes(request.user).filter(pk__in=unit.served_communes()).current() if unit else []
     return render(request, "participants/inc/commune_options.html", {"communes": communes})
 
 
