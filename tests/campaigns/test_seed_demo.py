@@ -129,7 +129,7 @@ def test_every_enrollment_follows_the_enrollment_rules_and_kinds_are_derived_fro
         assert row.kind == derive_kind(previous_end=previous_end.get(key), coverage_start=row.coverage_start)
         previous_end[key] = row.coverage_end
         assert row.months in ALLOWED_MONTHS[row.scheme]
-        assert row.commune.district_id == row.unit_id
+        assert row.unit.serves(row.commune)  # its own commune, or any of the province for the provincial office
         assert row.unit.province.code == "24"
         assert row.enrolled_on <= today
         assert row.unit.ceased_on is None or row.enrolled_on < row.unit.ceased_on
