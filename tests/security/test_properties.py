@@ -28,7 +28,7 @@ ON_POSTGRES = connection.vendor == "postgresql"
 NUL_BUG = pytest.mark.xfail(
     ON_POSTGRES,
     strict=False,
-    reason="BUG (import parsers): a NUL byte in a code cell reaches a PostgreSQL query and raises DataError",
+    reason="BUG (campaigns target import): a NUL byte in a unit code reaches a PostgreSQL query (DataError)",
 )
 
 DB_SETTINGS = settings(
@@ -111,6 +111,10 @@ file_bytes = st.one_of(
 )
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="BUG (participants import): a lone CR in an unquoted CSV field raises csv.Error out of read_table",
+)
 @DB_SETTINGS
 @given(file_bytes, st.sampled_from(["x.csv", "x.xlsx", "x.txt", "x"]))
 def test_the_enrollment_file_reader_returns_rows_or_refuses_with_a_message(db, data, name):
@@ -136,7 +140,6 @@ def test_the_target_file_reader_returns_a_table_or_refuses_with_a_message(db, da
 import_row = st.fixed_dictionaries({c: awkward_text for c in enrollment_import.COLUMNS})
 
 
-@NUL_BUG
 @DB_SETTINGS
 @given(st.lists(import_row, min_size=1, max_size=5))
 def test_the_import_plan_checks_any_rows_without_writing_and_gives_each_a_status(staff_user, commune, rows):
