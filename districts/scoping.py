@@ -16,11 +16,15 @@ def role_of(user) -> str | None:
         return None
     if user.is_superuser:
         return ROLE_ADMIN
-    names = {g.name for g in user.groups.all()}
-    for role in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF):
-        if role in names:
-            return role
-    return None
+    # One query per request's user object, not one per call: a page asks many times (navigation, scoping, views).
+    # The cache lives on the object and keys on the primary key, so a reloaded user is asked afresh.
+    cached = user.__dict__.get("_role_cache")
+    if cached is not None and cached[0] == user.pk:
+        return cached[1]
+    names = set(user.groups.values_list("name", flat=True))
+    role = next((r for r in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF) if r in names), None)
+    user.__dict__["_role_cache"] = (user.pk, role)
+    return role
 
 
 def scope_of(user):
