@@ -10,6 +10,27 @@ AUDITED_VIEWS = {
     "participants:enrollment_upload_confirm": ({"POST"}, Action.IMPORTED, "pk", "participants.enrollmentupload"),
     "campaigns:target_import_preview": ({"POST"}, Action.IMPORTED, "pk", "campaigns.targetimport"),
 }
+
+
+def _upload_outcome(pk) -> str:
+    from participants.models import EnrollmentUpload
+
+    upload = EnrollmentUpload.objects.filter(pk=pk).values("status", "created_count").first()
+    return f"status={upload['status']}, created={upload['created_count']}" if upload else ""
+
+
+def _target_import_outcome(pk) -> str:
+    from campaigns.models import TargetImport
+
+    pending = TargetImport.objects.filter(pk=pk).values("applied_at").first()
+    return ("applied" if pending["applied_at"] else "not applied") if pending else ""
+
+
+# What an import attempt came to, read after the view has answered (an attempt that saved nothing is recorded too).
+OUTCOMES = {
+    "participants:enrollment_upload_confirm": _upload_outcome,
+    "campaigns:target_import_preview": _target_import_outcome,
+}
 EXPORT_PARAMETER = "_export"  # django-tables2's export switch, used by every table export
 
 
@@ -42,12 +63,15 @@ class AuditMiddleware:
             audited = None  # the empty lookup form shows nobody
         if audited and request.method in audited[0] and audited[1] not in recorded:
             _methods, action, kwarg, object_type = audited
+            object_id = match.kwargs.get(kwarg, "") if kwarg else ""
+            outcome = OUTCOMES.get(match.view_name)
             audit_record(
                 request=request,
                 action=action,
                 object_type=object_type,
-                object_id=match.kwargs.get(kwarg, "") if kwarg else "",
+                object_id=object_id,
                 status=status,
+                detail=outcome(object_id) if outcome and object_id else "",
             )
         if request.method == "GET" and request.GET.get(EXPORT_PARAMETER) and Action.EXPORTED not in recorded:
             audit_record(

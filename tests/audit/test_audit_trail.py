@@ -222,6 +222,9 @@ def test_confirming_an_enrollment_upload_is_recorded_as_an_import(client, staff_
     client.post(reverse("participants:enrollment_upload_confirm", args=[upload.pk]))
     event = AuditEvent.objects.get(action=A.IMPORTED)
     assert (event.user, event.object_id) == (staff_user, str(upload.pk))
+    assert event.detail == "status=done, created=1"
+    client.post(reverse("participants:enrollment_upload_confirm", args=[upload.pk]))  # a second click saves nothing
+    assert AuditEvent.objects.filter(action=A.IMPORTED).count() == 2
 
 
 def test_confirming_a_target_import_is_recorded_as_an_import(client, admin_user, province, unit):
@@ -235,4 +238,5 @@ def test_confirming_a_target_import_is_recorded_as_an_import(client, admin_user,
     )
     client.force_login(admin_user)
     client.post(reverse("campaigns:target_import_preview", args=[campaign.slug, pending.pk]))
-    assert AuditEvent.objects.filter(action=A.IMPORTED, user=admin_user, object_id=str(pending.pk)).count() == 1
+    event = AuditEvent.objects.get(action=A.IMPORTED, user=admin_user, object_id=str(pending.pk))
+    assert event.detail == "applied"
