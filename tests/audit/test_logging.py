@@ -85,3 +85,10 @@ def test_a_full_journey_logs_no_si_number_and_no_name(client, staff_user, unit, 
     assert "Not Found" in text and "[masked]" in text, "the journey did not reach the logs; the test proves nothing"
     assert SI not in text
     assert NAME not in text and "Kín" not in text
+
+    # The audit trail of the same journey names objects by their keys only.
+    from audit.models import AuditEvent
+
+    events = list(AuditEvent.objects.values_list("username", "path", "object_id", "detail"))
+    assert len(events) >= 6
+    assert not [e for e in events if SI in " ".join(e) or NAME in " ".join(e)]
