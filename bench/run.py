@@ -888,6 +888,12 @@ def table_markdown(result: dict) -> str:
         f"{c['enrollments']:,} enrollments, {c['participants']:,} participants, {c['campaigns']} campaigns, "
         f"{c['targets']:,} targets (enrollment table {c['enrollment_table_mb']:,} MB).",
         "",
+        *[
+            f"Steps {', '.join(sorted({r['step'] for r in rerun['rows']}))} were run again at {rerun['started_at']} "
+            f"(load average {rerun['machine']['load_average_at_start']}) and their rows replaced."
+            for rerun in result.get("reruns", [])
+        ],
+        "",
         "| measurement | product | bare SQL | ratio | to pass | verdict | peak RSS MB | rows |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -997,11 +1003,14 @@ def _benchmark(args) -> dict:
                 if args.only and name not in args.only:
                     continue
                 print(f"… {name}", flush=True)
+                first = len(rows)
                 try:
                     step()
                 except Exception as exc:  # one broken path must not hide the other figures
                     rows.append(row(name, "failed", note=f"{type(exc).__name__}: {str(exc)[:300]}"))
                     print(f"   {name} failed: {type(exc).__name__}: {exc}", flush=True)
+                for r in rows[first:]:
+                    r["step"], r["run"] = name, started_at
         finally:
             if not args.keep_added_rows:
                 added_rows_delete(marks)
@@ -1009,6 +1018,21 @@ def _benchmark(args) -> dict:
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in load] if load else None
     result["finished_at"] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return result
+
+
+def merge(previous: dict, rerun: dict) -> dict:
+    """The previous result with the steps run again (`--only`) replaced by this run's rows, in their place."""
+    steps = {r["step"] for r in rerun["rows"]}
+    merged, placed = [], set()
+    for old in previous["rows"]:
+        step = old.get("step") or old["name"]
+        if step not in steps:
+            merged.append(old)
+        elif step not in placed:
+            merged += [r for r in rerun["rows"] if r["step"] == step]
+            placed.add(step)
+    merged += [r for r in rerun["rows"] if r["step"] not in placed]
+    return previous | {"rows": merged, "reruns": [*previous.get("reruns", []), rerun]}
 
 
 def parse_args(argv=None):
@@ -1028,6 +1052,7 @@ def parse_args(argv=None):
     parser.add_argument("--province", default="01", help="province code of the dashboards and entries (Hà Nội)")
     parser.add_argument("--only", nargs="*", help="run only these steps")
     parser.add_argument("--keep-added-rows", action="store_true")
+    parser.add_argument("--merge", help="a previous results JSON whose rows for the steps run now are replaced")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results or README.md")
     args = parser.parse_args(argv)
     if args.enrollments is None:
@@ -1059,12 +1084,17 @@ def main(argv=None) -> int:
 
     call_command("migrate", verbosity=0)
     result = benchmark(args)
+    if args.merge:
+        result = merge(json.loads(Path(args.merge).read_text(encoding="utf-8")), result)
     markdown = table_markdown(result)
     print()
     print(markdown)
     if not args.no_write:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"{result['started_at'].replace(':', '')}.json"
+        stamp = result["started_at"].replace(":", "")
+        if result.get("reruns"):
+            stamp += "-rerun-" + result["reruns"][-1]["started_at"].replace(":", "")
+        path = RESULTS_DIR / f"{stamp}.json"
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         readme_update(markdown)
         print(f"\nwritten {path.relative_to(ROOT)} and the README's benchmark section")
