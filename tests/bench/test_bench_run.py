@@ -94,3 +94,29 @@ def test_it_refuses_a_database_that_is_not_postgresql(monkeypatch, capsys):
 
     assert bench.main(["--quick", "--no-write"]) == 2
     assert "PostgreSQL" in capsys.readouterr().err
+
+
+def test_a_rerun_of_failed_steps_replaces_their_rows_in_place():
+    bench = _bench()
+    previous = {
+        "started_at": "t1",
+        "rows": [
+            {"name": "full recompute (all campaigns)", "step": "full recompute", "product": 1.0},
+            {"name": "entry save", "product": "failed"},
+            {"name": "target import: preview + commit", "step": "target import", "product": 2.0},
+        ],
+    }
+    rerun = {
+        "started_at": "t2",
+        "rows": [{"name": "entry save through the view, median / p95", "step": "entry save", "product": "9 / 12"}],
+    }
+
+    merged = bench.merge(previous, rerun)
+
+    assert [r["name"] for r in merged["rows"]] == [
+        "full recompute (all campaigns)",
+        "entry save through the view, median / p95",
+        "target import: preview + commit",
+    ]
+    assert merged["started_at"] == "t1"
+    assert merged["reruns"] == [rerun]
