@@ -314,25 +314,11 @@ def _upload(client, url, name, data):
 
 # Files that are odd rather than dangerous: read for their real content, the same as any other file.
 ODD_BUT_HARMLESS = {"dimension claiming the whole sheet", "UTF-16 with BOM", "200,000 nested XML elements"}
-TARGET_IMPORT_BUG = "GAP vs issue 7 §5 (campaigns target import): this workbook is accepted for import, not refused"
-TARGET_BUGS = {
-    "external link to a local file",
-    "macro workbook (xlsm + vbaProject.bin)",
-    "path-traversal entry names",
-}
-
-
-ENROLLMENT_CR_BUG = "BUG (participants import): a lone CR in an unquoted CSV field raises csv.Error (a 500)"
 
 
 @pytest.mark.parametrize(
     "label",
-    [
-        pytest.param(label, marks=pytest.mark.xfail(strict=True, reason=ENROLLMENT_CR_BUG))
-        if label == "a lone carriage return inside a field"
-        else label
-        for label in sorted(HOSTILE_FILES)
-    ],
+    sorted(HOSTILE_FILES),
 )
 def test_a_hostile_enrollment_list_is_refused_or_handled_and_writes_nothing(
     client, staff_user, unit, commune, today, label
@@ -363,12 +349,7 @@ def test_a_hostile_enrollment_list_is_refused_or_handled_and_writes_nothing(
 
 @pytest.mark.parametrize(
     "label",
-    [
-        pytest.param(label, marks=pytest.mark.xfail(strict=True, reason=TARGET_IMPORT_BUG))
-        if label in TARGET_BUGS
-        else label
-        for label in sorted(HOSTILE_FILES)
-    ],
+    sorted(HOSTILE_FILES),
 )
 def test_a_hostile_target_file_is_refused_or_handled_and_writes_nothing(
     client, admin_user, province, unit, commune, today, label

@@ -9,7 +9,6 @@ import html
 import re
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -574,12 +573,6 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
 
 # --------------------------------------------------------------------------------------------- NUL bytes in codes
 
-PG_NUL_BUG = pytest.mark.xfail(
-    connection.vendor == "postgresql",
-    strict=True,
-    reason="BUG (campaigns target import): a NUL byte in a unit code reaches a PostgreSQL query (DataError)",
-)
-
 
 @pytest.mark.parametrize(
     "column",
@@ -600,7 +593,7 @@ def test_a_nul_byte_in_an_enrollment_code_cell_is_an_error_not_a_crash(staff_use
     assert row_counts() == before
 
 
-@pytest.mark.parametrize("column", [pytest.param("unit_code", marks=PG_NUL_BUG), "unit_name", "vsi", "hi_family"])
+@pytest.mark.parametrize("column", ["unit_code", "unit_name", "vsi", "hi_family"])
 def test_a_nul_byte_in_a_target_file_unit_cell_is_answered_not_a_crash(province, unit, column):
     from campaigns import importing
 

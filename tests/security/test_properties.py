@@ -25,11 +25,6 @@ from tests.security.hostile import row_counts, valid_entry
 pytestmark = pytest.mark.django_db
 
 ON_POSTGRES = connection.vendor == "postgresql"
-NUL_BUG = pytest.mark.xfail(
-    ON_POSTGRES,
-    strict=False,
-    reason="BUG (campaigns target import): a NUL byte in a unit code reaches a PostgreSQL query (DataError)",
-)
 
 DB_SETTINGS = settings(
     max_examples=60,
@@ -111,10 +106,6 @@ file_bytes = st.one_of(
 )
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="BUG (participants import): a lone CR in an unquoted CSV field raises csv.Error out of read_table",
-)
 @DB_SETTINGS
 @given(file_bytes, st.sampled_from(["x.csv", "x.xlsx", "x.txt", "x"]))
 def test_the_enrollment_file_reader_returns_rows_or_refuses_with_a_message(db, data, name):
@@ -154,7 +145,6 @@ def test_the_import_plan_checks_any_rows_without_writing_and_gives_each_a_status
     assert row_counts() == before
 
 
-@NUL_BUG
 @DB_SETTINGS
 @given(
     st.lists(
