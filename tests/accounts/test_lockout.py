@@ -21,6 +21,7 @@ def test_an_account_is_locked_after_the_failure_limit_even_with_the_right_passwo
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
     assert "accounts/locked_out.html" in [t.name for t in response.templates]
+    assert "Đăng nhập bị khóa" in response.content.decode()  # in Vietnamese, the default language
 
 
 def test_one_failure_fewer_than_the_limit_still_lets_the_right_password_in(client, staff_user, settings):
