@@ -16,7 +16,6 @@ import itertools
 import math
 import re
 import unicodedata
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -30,6 +29,7 @@ from campaigns.selectors import campaign_targets, campaign_units
 from campaigns.services import target_set
 from districts.models import District
 from participants.models import Scheme
+from participants.workbooks import UnsafeWorkbook, workbook_check
 
 # A province has a few dozen units: a target file is tiny. These bounds are far above any real one.
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -182,24 +182,29 @@ def _read_xlsx(data: bytes) -> Table:
     import openpyxl  # openpyxl parses its XML with defusedxml when it is installed (it is a dependency)
 
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise FileRejected(
-            _("The file is damaged or is not an Excel workbook. %(hint)s") % {"hint": _save_as_hint()}
-        ) from exc
-    # A zip bomb is refused on the sizes the archive declares, before anything is decompressed; zipfile never
-    # inflates an entry beyond its declared size, so the declaration is a real bound.
-    if len(infos) > MAX_ZIP_ENTRIES or sum(i.file_size for i in infos) > MAX_ZIP_UNCOMPRESSED_BYTES:
-        raise FileRejected(
-            _("The workbook would unpack to far more data than a target file holds; it was refused. %(hint)s")
-            % {"hint": _save_as_hint()}
-        )
-    if any(i.flag_bits & 0x1 for i in infos):
-        raise FileRejected(_("The workbook is password-protected. Save a copy without a password and upload that."))
-    names = {i.filename for i in infos}
-    if "xl/workbook.xml" not in names:
-        raise FileRejected(_("The file is a zip archive, not an Excel workbook. %(hint)s") % {"hint": _save_as_hint()})
+        workbook_check(data, max_entries=MAX_ZIP_ENTRIES, max_uncompressed=MAX_ZIP_UNCOMPRESSED_BYTES)
+    except UnsafeWorkbook as exc:
+        hint = {"hint": _save_as_hint()}
+        messages = {
+            UnsafeWorkbook.DAMAGED: _("The file is damaged or is not an Excel workbook. %(hint)s") % hint,
+            UnsafeWorkbook.BOMB: _(
+                "The workbook would unpack to far more data than a target file holds; it was refused. %(hint)s"
+            )
+            % hint,
+            UnsafeWorkbook.ENCRYPTED: _(
+                "The workbook is password-protected. Save a copy without a password and upload that."
+            ),
+            UnsafeWorkbook.UNSAFE_NAMES: _(
+                "The workbook is malformed (its parts have unsafe or repeated names); it was refused. %(hint)s"
+            )
+            % hint,
+            UnsafeWorkbook.LINKS_OR_MACROS: _(
+                "The workbook links to other files or holds macros; it was refused. %(hint)s"
+            )
+            % hint,
+            UnsafeWorkbook.NOT_XLSX: _("The file is a zip archive, not an Excel workbook. %(hint)s") % hint,
+        }
+        raise FileRejected(messages[exc.reason]) from exc
     try:
         workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
     except Exception as exc:  # openpyxl raises many kinds on malformed parts; all mean the same to an officer
@@ -515,6 +520,10 @@ class UnitMatcher:
 
     def match(self, code: str, name: str) -> tuple[District | None, bool, str | None, str | None]:
         """→ (unit, is the province row, which column a problem is in (CODE/NAME), the problem)."""
+        for column, text in ((CODE, code), (NAME, name)):
+            # PostgreSQL text cannot hold a NUL character (a query with one fails); no real unit has one either.
+            if text and "\x00" in text:
+                return None, False, column, _("This cell contains an invalid (null) character.")
         if code:
             # Exact codes first; then codes whose leading zeros Excel dropped (Hà Nội is 01, Ba Đình 001).
             unit = self.by_code.get(code)

@@ -14,7 +14,6 @@ import datetime
 import io
 import re
 import unicodedata
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +35,7 @@ from participants.services import (
     validate_enrollment_fields,
 )
 from participants.signals import enrollments_changed_batch
+from participants.workbooks import UnsafeWorkbook, workbook_check
 
 COLUMNS = (
     "si_number",
@@ -143,33 +143,25 @@ def read_table(*, name: str, data: bytes) -> list[dict]:
 
 def _check_zip(data: bytes) -> None:
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise ImportFileError(_("This file is damaged or is not an Excel workbook (.xlsx).")) from exc
-    entries = archive.infolist()
-    if len(entries) > MAX_XLSX_ENTRIES:
-        raise ImportFileError(_("This workbook has too many parts to be a list of enrollments; it was refused."))
-    total = sum(e.file_size for e in entries)
-    if total > MAX_XLSX_UNCOMPRESSED or any(
-        e.compress_size and e.file_size / e.compress_size > MAX_XLSX_RATIO for e in entries
-    ):
-        raise ImportFileError(
-            _("This workbook would unpack to far more data than it holds (a “zip bomb”); it was refused.")
-        )
-    names = [e.filename for e in entries]
-    if len(set(names)) != len(names) or any(
-        name.startswith(("/", "\\")) or "\\" in name or ".." in name.split("/") or "\x00" in name for name in names
-    ):
-        # Two parts with one name, or names that climb out of the archive: no spreadsheet program writes these.
-        raise ImportFileError(
-            _("This workbook is malformed (its parts have unsafe or repeated names); it was refused.")
-        )
-    if any(name.startswith("xl/externalLinks/") or name == "xl/vbaProject.bin" for name in names):
-        raise ImportFileError(
-            _("This workbook links to other files or holds macros; save the list as a plain .xlsx or CSV file.")
-        )
-    if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
-        raise ImportFileError(_("This file is a zip archive but not an Excel workbook (.xlsx)."))
+        workbook_check(data, max_entries=MAX_XLSX_ENTRIES, max_uncompressed=MAX_XLSX_UNCOMPRESSED)
+    except UnsafeWorkbook as exc:
+        messages = {
+            UnsafeWorkbook.DAMAGED: _("This file is damaged or is not an Excel workbook (.xlsx)."),
+            UnsafeWorkbook.BOMB: _(
+                "This workbook would unpack to far more data than it holds (a “zip bomb”); it was refused."
+            ),
+            UnsafeWorkbook.ENCRYPTED: _(
+                "The workbook is password-protected. Save a copy without a password and upload that."
+            ),
+            UnsafeWorkbook.UNSAFE_NAMES: _(
+                "This workbook is malformed (its parts have unsafe or repeated names); it was refused."
+            ),
+            UnsafeWorkbook.LINKS_OR_MACROS: _(
+                "This workbook links to other files or holds macros; save the list as a plain .xlsx or CSV file."
+            ),
+            UnsafeWorkbook.NOT_XLSX: _("This file is a zip archive but not an Excel workbook (.xlsx)."),
+        }
+        raise ImportFileError(messages[exc.reason]) from exc
 
 
 def _read_xlsx(data: bytes) -> list[list]:
@@ -211,10 +203,18 @@ def _read_csv(data: bytes) -> list[list]:
     except csv.Error:
         dialect = csv.excel
     matrix = []
-    for values in csv.reader(io.StringIO(text), dialect):
-        matrix.append(values)
-        if len(matrix) > settings.MAX_IMPORT_ROWS + 1:
-            raise ImportFileError(_too_many_rows())
+    try:
+        # newline="" lets the csv module see a line break inside a quoted name as part of the name, and report a
+        # stray one elsewhere as an error instead of a crash.
+        for values in csv.reader(io.StringIO(text, newline=""), dialect):
+            matrix.append(values)
+            if len(matrix) > settings.MAX_IMPORT_ROWS + 1:
+                raise ImportFileError(_too_many_rows())
+    except csv.Error as exc:
+        raise ImportFileError(
+            _("Line %(line)s of the CSV file could not be read; save the list again as “CSV UTF-8”.")
+            % {"line": len(matrix) + 1}
+        ) from exc
     return matrix
 
 
