@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_targets, campaign_units
-from campaigns.services import target_set
+from campaigns.services import targets_bulk_set
 from districts.models import District
 from participants.models import Scheme
 from participants.workbooks import UnsafeWorkbook, workbook_check
@@ -714,19 +714,17 @@ def import_apply(*, campaign: Campaign, table: Table, user, file_name: str) -> P
         preview = build_preview(campaign, table)
         if not preview.is_valid:
             raise ImportInvalid(preview)
-        reason = change_reason_for(file_name)
-        for row in preview.rows:
-            for change in row.changes:
-                if change.status == "unchanged":
-                    continue
-                target_set(
-                    campaign=campaign,
-                    unit=None if row.is_province else row.unit,
-                    scheme=change.scheme,
-                    value=change.new,
-                    history_user=user,
-                    change_reason=reason,
-                )
+        targets_bulk_set(
+            campaign=campaign,
+            values=[
+                (None if row.is_province else row.unit, change.scheme, change.new)
+                for row in preview.rows
+                for change in row.changes
+                if change.status != "unchanged"
+            ],
+            history_user=user,
+            change_reason=change_reason_for(file_name),
+        )
     return preview
 
 

@@ -94,3 +94,48 @@ def targets_save_grid(
         )
         counts[outcome] += 1
     return counts
+
+
+@transaction.atomic
+def targets_bulk_set(
+    *, campaign: Campaign, values: list[tuple], history_user=None, change_reason: str | None = None
+) -> dict[str, int]:
+    """Sets many targets of one campaign at once: `values` holds (unit or None, scheme, value).
+
+    The same rules as target_set, in a constant number of queries (one read, one insert, one update, and their
+    history rows) instead of several per target: a province's 700-odd units × 2 schemes import in well under a
+    second. Returns how many were created, changed and left unchanged."""
+    from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+    reason = change_reason[:CHANGE_REASON_MAX] if change_reason else None
+    # Ordered by pk: the default ordering joins the unit table, and PostgreSQL will not lock through that join.
+    existing = {
+        (t.unit_id, t.scheme): t for t in Target.objects.select_for_update().filter(campaign=campaign).order_by("pk")
+    }
+    to_create, to_update, counts = [], [], {"created": 0, "changed": 0, "unchanged": 0}
+    for unit, scheme, value in values:
+        if scheme not in Scheme.values:
+            raise ValidationError({"scheme": _("Unknown scheme.")})
+        if value is None or int(value) < 0:
+            raise ValidationError({"value": _("A target cannot be negative.")})
+        if unit is not None and unit.province_id != campaign.province_id:
+            raise ValidationError(
+                {
+                    "unit": _("%(unit)s is not in %(province)s.")
+                    % {"unit": unit.name, "province": campaign.province.name}
+                }
+            )
+        target = existing.get((unit.pk if unit else None, scheme))
+        if target is None:
+            to_create.append(Target(campaign=campaign, unit=unit, scheme=scheme, value=int(value)))
+        elif target.value != int(value):
+            target.value = int(value)
+            to_update.append(target)
+        else:
+            counts["unchanged"] += 1
+    if to_create:
+        bulk_create_with_history(to_create, Target, default_user=history_user, default_change_reason=reason)
+    if to_update:
+        bulk_update_with_history(to_update, Target, ["value"], default_user=history_user, default_change_reason=reason)
+    counts["created"], counts["changed"] = len(to_create), len(to_update)
+    return counts
