@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Q, Sum, Window
 from django.db.models.functions import Rank
 from django.utils import timezone
 
@@ -255,14 +255,8 @@ def competition_rank(rows: list[FigureRow]) -> None:
                 setattr(r, rank_attr, 1 + sum(1 for other in ranked if getattr(other, attr) > value))
 
 
-def figures_compute(
-    campaign: Campaign, as_of: datetime.date | None = None, *, unit_ids: Iterable[int] | None = None
-) -> list[FigureRow]:
-    """Every figure per unit × scheme (restricted to `unit_ids` if given) and the province row, as of a date."""
-    as_of = as_of or default_as_of(campaign)
-    all_units = campaign_unit_ids(campaign)
-    growth = {}
-    for row in (
+def _growth_live(campaign: Campaign, as_of: datetime.date):
+    return (
         _window_enrollments(campaign, as_of)
         .order_by()
         .values("unit_id", "scheme")
@@ -273,7 +267,36 @@ def figures_compute(
             new=Count("kind", filter=Q(kind=EnrollmentKind.NEW)),
             resumed=Count("kind", filter=Q(kind=EnrollmentKind.RESUMED)),
         )
-    ):
+    )
+
+
+def _growth_from_daily(campaign: Campaign) -> list[dict]:
+    """The same counts as `_growth_live`, summed from the campaign's freshly written daily rows (same filter)."""
+    rows = (
+        AttainmentDaily.objects.filter(campaign=campaign)
+        .order_by()
+        .values("unit_id", "scheme")
+        .annotate(enrolled=Sum("count"), new=Sum("new"))
+    )
+    return [{**row, "resumed": row["enrolled"] - row["new"]} for row in rows]
+
+
+def figures_compute(
+    campaign: Campaign,
+    as_of: datetime.date | None = None,
+    *,
+    unit_ids: Iterable[int] | None = None,
+    growth_rows: Iterable[dict] | None = None,
+) -> list[FigureRow]:
+    """Every figure per unit × scheme (restricted to `unit_ids` if given) and the province row, as of a date.
+
+    `growth_rows` (unit_id, scheme, enrolled, new, resumed) replaces the count over the enrollments when the caller
+    has them already (a full run sums them from the daily rows it has just written).
+    """
+    as_of = as_of or default_as_of(campaign)
+    all_units = campaign_unit_ids(campaign)
+    growth = {}
+    for row in _growth_live(campaign, as_of) if growth_rows is None else growth_rows:
         growth[(row["unit_id"], row["scheme"])] = row
         all_units.add(row["unit_id"])
     wanted = set(all_units) if unit_ids is None else set(unit_ids) & all_units
@@ -337,6 +360,7 @@ def _insert_daily(campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[i
     adapt = connection.ops.adapt_datefield_value
     params = [
         campaign.pk,
+        EnrollmentKind.NEW,
         campaign.province_id,
         adapt(campaign.start_date),
         adapt(min(as_of, campaign.end_date)),
@@ -350,8 +374,8 @@ def _insert_daily(campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[i
         unit_filter = f" AND e.unit_id IN ({', '.join(['%s'] * len(unit_ids))})"
         params += unit_ids
     sql = (
-        f"INSERT INTO {qn(daily)} (campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, cumulative) "  # noqa: S608
-        f"SELECT %s, e.unit_id, e.scheme, e.enrolled_on, COUNT(*), "
+        f"INSERT INTO {qn(daily)} (campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative) "  # noqa: S608
+        f"SELECT %s, e.unit_id, e.scheme, e.enrolled_on, COUNT(*), SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END), "
         f"SUM(COUNT(*)) OVER (PARTITION BY e.unit_id, e.scheme ORDER BY e.enrolled_on) "
         f"FROM {qn(enrollment)} e INNER JOIN {qn(district)} d ON d.id = e.unit_id "
         f"WHERE d.province_id = %s AND e.enrolled_on >= %s AND e.enrolled_on <= %s AND e.kind IN (%s, %s)"
@@ -459,18 +483,21 @@ def snapshot_rebuild(
                 if units is not None and previous != day:
                     # The other units' rows are for another date: rebuild the whole campaign instead.
                     units = None
-                rows = figures_compute(campaign, day, unit_ids=units)
-                step += 1
-                _report_progress(run, step, run.steps_total, on_progress)
-
                 old_totals = AttainmentTotal.objects.filter(campaign=campaign)
                 old_daily = AttainmentDaily.objects.filter(campaign=campaign)
                 if units is not None:
                     old_totals = old_totals.filter(Q(unit_id__in=units) | Q(unit__isnull=True))
                     old_daily = old_daily.filter(unit_id__in=units)
-                old_totals.delete()
                 old_daily.delete()
                 dailies += _insert_daily(campaign, day, units)
+                # A full run has just written every daily row of the campaign: its totals are their sums (one
+                # scan of the enrollments, not two); an incremental one counts the province live.
+                growth_rows = _growth_from_daily(campaign) if units is None else None
+                rows = figures_compute(campaign, day, unit_ids=units, growth_rows=growth_rows)
+                step += 1
+                _report_progress(run, step, run.steps_total, on_progress)
+
+                old_totals.delete()
                 totals += _insert_totals(campaign, day, rows, run, computed_at)
                 _rank_in_database(campaign)
                 if units is None:

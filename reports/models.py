@@ -176,13 +176,24 @@ class AttainmentTotal(models.Model):
 class AttainmentDaily(models.Model):
     """The daily series the charts draw: new + resumed enrollments per campaign × unit × scheme × day."""
 
+    # No database foreign keys (db_constraint=False): the engine writes these rows itself, from enrollments whose
+    # unit and campaign exist, inside its locked transaction; PostgreSQL's deferred checks of half a million rows
+    # cost seconds at commit. Django's collector still cascades the deletes of a campaign or unit.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="attainment_days", verbose_name=_("campaign")
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="attainment_days",
+        verbose_name=_("campaign"),
+        db_constraint=False,
     )
-    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", verbose_name=_("unit"))
+    unit = models.ForeignKey(
+        District, on_delete=models.CASCADE, related_name="+", verbose_name=_("unit"), db_constraint=False
+    )
     scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
     day = models.DateField(_("day"))
     count = models.PositiveIntegerField(_("enrolled that day"))
+    # Of which new (the rest resumed): lets a full run sum its totals from these rows instead of rescanning.
+    new = models.PositiveIntegerField(_("new that day"), default=0)
     cumulative = models.PositiveIntegerField(_("enrolled up to that day"))
 
     class Meta:
