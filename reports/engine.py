@@ -374,7 +374,7 @@ def _insert_daily(campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[i
         unit_filter = f" AND e.unit_id IN ({', '.join(['%s'] * len(unit_ids))})"
         params += unit_ids
     sql = (
-        f"INSERT INTO {qn(daily)} (campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative) "  # noqa: S608
+        f"INSERT INTO {qn(daily)} (campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative) "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
         f"SELECT %s, e.unit_id, e.scheme, e.enrolled_on, COUNT(*), SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END), "
         f"SUM(COUNT(*)) OVER (PARTITION BY e.unit_id, e.scheme ORDER BY e.enrolled_on) "
         f"FROM {qn(enrollment)} e INNER JOIN {qn(district)} d ON d.id = e.unit_id "
