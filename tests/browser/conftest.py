@@ -141,7 +141,12 @@ class Session:
         return path
 
     def axe_violations(self, impacts=("serious", "critical")):
-        self.page.add_script_tag(content=AXE_JS)
+        # The page's Content-Security-Policy refuses inline script: axe arrives as a same-origin file instead.
+        self.page.route(
+            "**/__axe.min.js",
+            lambda route: route.fulfill(status=200, content_type="application/javascript", body=AXE_JS),
+        )
+        self.page.add_script_tag(url="/__axe.min.js")
         result = self.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
         return [
             f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"

@@ -64,12 +64,12 @@ def test_an_officer_records_two_people_without_touching_the_mouse(session, staff
     assert s.axe_violations() == []
     # A known person: the number fills in the details, the cursor stays where the officer is.
     keys.type("2401111111")
-    page.wait_for_function("document.getElementById('id_full_name').value === 'Vũ Thị Quen'")
+    page.wait_for_function("() => document.getElementById('id_full_name').value === 'Vũ Thị Quen'")
     keys.press("Tab")
     assert focused(page) == "id_full_name"
     first_url = page.url
     keys.press("Enter")
-    page.wait_for_function(f"location.href !== {first_url!r}")
+    page.wait_for_function(f"() => location.href !== {first_url!r}")
     page.wait_for_load_state()
     # The earlier coverage (March 2024, 12 months) ended long ago: today's payment brings the person back.
     assert Enrollment.objects.filter(participant=known).count() == 2
