@@ -133,23 +133,32 @@ def _age_band_expression(reference: datetime.date):
 
 
 def breakdown(user, campaign: Campaign, as_of: datetime.date, *, unit=None) -> dict[str, list[dict]]:
-    """Counts of the campaign's enrollments by age band (at the start of the window), gender and occupation."""
-    qs = campaign_enrollments(user, campaign, as_of, unit=unit).order_by()
-    per_scheme = {s: Count("id", filter=Q(scheme=s)) for s in Scheme.values}
+    """Counts of the campaign's enrollments by age band (at the start of the window), gender and occupation.
+
+    One scan of the enrollments joined to their participants, grouped by age band × gender × occupation × scheme
+    (a few hundred rows at most); the three breakdowns are sums over those groups, not three scans.
+    """
+    grouped = (
+        campaign_enrollments(user, campaign, as_of, unit=unit)
+        .order_by()
+        .annotate(age=_age_band_expression(campaign.start_date))
+        .values("age", "scheme", gender=F("participant__gender"), occupation=F("participant__occupation"))
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    sums: dict[str, dict] = {"age": {}, "gender": {}, "occupation": {}}
+    for row in grouped:
+        for dimension in sums:
+            group = sums[dimension].setdefault(
+                row[dimension], {"group": row[dimension], "total": 0, **dict.fromkeys(Scheme.values, 0)}
+            )
+            group["total"] += row["n"]
+            if row["scheme"] in group:
+                group[row["scheme"]] += row["n"]
     return {
-        "age": sorted(
-            qs.annotate(group=_age_band_expression(campaign.start_date))
-            .values("group")
-            .annotate(total=Count("id"), **per_scheme)
-            .order_by(),
-            key=lambda g: AGE_ORDER.get(g["group"], len(AGE_ORDER)),
-        ),
-        "gender": list(
-            qs.values(group=F("participant__gender")).annotate(total=Count("id"), **per_scheme).order_by("-total")
-        ),
-        "occupation": list(
-            qs.values(group=F("participant__occupation")).annotate(total=Count("id"), **per_scheme).order_by("-total")
-        ),
+        "age": sorted(sums["age"].values(), key=lambda g: AGE_ORDER.get(g["group"], len(AGE_ORDER))),
+        "gender": sorted(sums["gender"].values(), key=lambda g: (-g["total"], str(g["group"]))),
+        "occupation": sorted(sums["occupation"].values(), key=lambda g: (-g["total"], str(g["group"]))),
     }
 
 
