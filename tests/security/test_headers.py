@@ -228,3 +228,70 @@ def test_the_parser_catches_what_it_looks_for():
     parser.feed('<select onchange="x()"></select><script>alert(1)</script><script type="application/json">{}</script>')
     parser.feed('<script src="/static/a.js"></script><a href="javascript:void(0)">x</a><p hx-on:click="y">')
     assert parser.found == ["onchange= on <select>", "<script> without src", "javascript: link", "hx-on:click= on <p>"]
+
+
+# --- cookies, content types, passwords, browser storage ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_session_cookie_is_http_only_same_site_and_secure_outside_debug(client, staff_user):
+    response = client.post(
+        reverse("login"), {"username": staff_user.username, "password": "correct-horse-battery"}, **HTTPS
+    )
+    assert response.status_code == 302
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
+    assert bool(cookie["secure"]) is (not settings.DEBUG)
+    assert response.cookies[settings.CSRF_COOKIE_NAME]["samesite"] == "Lax"
+
+
+@pytest.mark.django_db
+def test_responses_name_their_content_type_and_charset_and_allow_no_other_origin(client, manager_user, province):
+    CampaignFactory(province=province, slug="types")
+    client.force_login(manager_user)
+    page = client.get(reverse("reports:province_overview"), HTTP_ORIGIN="https://elsewhere.example", **HTTPS)
+    assert page["Content-Type"] == "text/html; charset=utf-8"
+    api = client.get(reverse("api:campaign_list"), HTTP_ORIGIN="https://elsewhere.example", **HTTPS)
+    assert api["Content-Type"].startswith("application/json")
+    for response in (page, api):
+        assert "Access-Control-Allow-Origin" not in response
+
+
+def test_passwords_need_eight_characters_are_checked_against_common_ones_and_may_be_long():
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    for weak in ("Ab3$xyz", "password123", "qwertyuiop"):
+        with pytest.raises(ValidationError):
+            validate_password(weak)
+    validate_password("ngựa-đúng pin kẹp giấy " * 3)  # 69 characters, any script, spaces
+    validate_password("x" * 40 + "Ư9 !")
+
+
+def test_passwords_are_stored_with_a_slow_key_derivation_function():
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher, get_hasher, make_password
+
+    # The suite swaps in a fast hasher for speed; the settings' own list is what production uses.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):
+        encoded = make_password("correct-horse-battery")
+        assert encoded.startswith("pbkdf2_sha256$")
+        assert int(encoded.split("$")[1]) >= PBKDF2PasswordHasher.iterations >= 600_000
+        assert get_hasher("default").algorithm == "pbkdf2_sha256"
+    # ... and the project's settings keep Django's default list (PBKDF2 first): nothing weaker is configured.
+    assert "PASSWORD_HASHERS" not in (BASE / "config" / "settings.py").read_text(encoding="utf-8")
+
+
+def test_the_browser_code_keeps_nothing_in_browser_storage_and_builds_no_html():
+    for path in sorted((BASE / "static" / "js").glob("*.js")):
+        code = path.read_text(encoding="utf-8")
+        for word in (
+            "localStorage",
+            "sessionStorage",
+            "indexedDB",
+            "document.cookie",
+            "innerHTML",
+            "eval(",
+            "Function(",
+        ):
+            assert word not in code, f"{path.name} uses {word}"
