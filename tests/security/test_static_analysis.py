@@ -77,3 +77,43 @@ def test_bandit_would_catch_an_unreviewed_finding(tmp_path):
         timeout=120,
     )
     assert [r["test_id"] for r in json.loads(result.stdout)["results"]] == ["B608"]
+
+
+# --- SECURITY.md's ASVS table --------------------------------------------------------------------------------------
+
+ASVS_TSV = BASE.parent / "shared" / "reference" / "asvs5-l2-applicable.tsv"
+STATUSES = {"covered", "partly", "documented", "n/a", "gap"}
+
+
+def asvs_rows_of_security_md():
+    text = (BASE / "SECURITY.md").read_text(encoding="utf-8")
+    return {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(r"^\| (V[\d.]+) \| .*? \| ([a-z/]+) \| (.*) \|$", text, flags=re.M)
+    }
+
+
+def test_security_md_answers_every_applicable_asvs_requirement_once():
+    if not ASVS_TSV.exists():
+        pytest.skip("the ASVS reference list is not beside this checkout")
+    wanted = [line.split("\t")[0] for line in ASVS_TSV.read_text(encoding="utf-8").splitlines()[1:] if line.strip()]
+    rows = asvs_rows_of_security_md()
+    assert sorted(rows) == sorted(wanted)
+    for req, (status, cell) in rows.items():
+        assert status in STATUSES, req
+        if status in {"covered", "partly"}:
+            assert "`" in cell or status == "partly", f"{req} is {status} without a test"
+        else:
+            assert len(re.sub(r"`[^`]*`|<br>", "", cell).strip()) > 10, f"{req} needs a reason"
+
+
+def test_every_test_named_in_security_md_exists():
+    defined = set()
+    for path in (BASE / "tests").rglob("test_*.py"):
+        for name in re.findall(r"^(?:async )?def (test_\w+)", path.read_text(encoding="utf-8"), flags=re.M):
+            defined.add(f"{path.relative_to(BASE / 'tests').as_posix()}::{name}")
+    named = {
+        ref for _status, cell in asvs_rows_of_security_md().values() for ref in re.findall(r"`([\w/]+\.py::\w+)`", cell)
+    }
+    assert named, "the table names tests"
+    assert sorted(named - defined) == []
