@@ -351,8 +351,15 @@ def _lock(campaign_ids: Iterable[int]) -> None:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, campaign_id])
 
 
-def _insert_daily(campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[int] | None) -> int:
-    """Writes the daily series with one INSERT … SELECT: counts per day and the running total (SUM() OVER)."""
+def _insert_daily(
+    campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[int] | None, since: datetime.date | None = None
+) -> int:
+    """Writes the daily series with one INSERT … SELECT: counts per day and the running total (SUM() OVER).
+
+    With `since` (only with `unit_ids`), only the days from `since` on, whose rows the caller has deleted: the
+    running total continues from the unit's last remaining row before `since` (the series is non-decreasing, so
+    that row holds the MAX()).
+    """
     qn = connection.ops.quote_name
     daily = AttainmentDaily._meta.db_table
     enrollment = Enrollment._meta.db_table
@@ -373,14 +380,28 @@ def _insert_daily(campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[i
             return 0
         unit_filter = f" AND e.unit_id IN ({', '.join(['%s'] * len(unit_ids))})"
         params += unit_ids
+    if since is not None and unit_filter:
+        unit_filter += " AND e.enrolled_on >= %s"
+        params.append(adapt(since))
     sql = (
-        f"INSERT INTO {qn(daily)} (campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative) "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-        f"SELECT %s, e.unit_id, e.scheme, e.enrolled_on, COUNT(*), SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END), "
-        f"SUM(COUNT(*)) OVER (PARTITION BY e.unit_id, e.scheme ORDER BY e.enrolled_on) "
+        f"SELECT %s AS campaign_id, e.unit_id AS unit_id, e.scheme AS scheme, e.enrolled_on AS d, COUNT(*) AS n, "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END) AS nw, "
+        f"SUM(COUNT(*)) OVER (PARTITION BY e.unit_id, e.scheme ORDER BY e.enrolled_on) AS cum "
         f"FROM {qn(enrollment)} e INNER JOIN {qn(district)} d ON d.id = e.unit_id "
         f"WHERE d.province_id = %s AND e.enrolled_on >= %s AND e.enrolled_on <= %s AND e.kind IN (%s, %s)"
         f"{unit_filter} GROUP BY e.unit_id, e.scheme, e.enrolled_on"
     )
+    columns = f"campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative"
+    if since is not None and unit_filter:
+        # The running totals continue from each unit's last row before `since` (one lookup per unit and scheme).
+        sql = (
+            f"SELECT g.campaign_id, g.unit_id, g.scheme, g.d, g.n, g.nw, g.cum + COALESCE(p.m, 0) FROM ({sql}) g "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"LEFT JOIN (SELECT unit_id, scheme, MAX(cumulative) AS m FROM {qn(daily)} "
+            f"WHERE campaign_id = %s AND {qn('day')} < %s GROUP BY unit_id, scheme) p "
+            f"ON p.unit_id = g.unit_id AND p.scheme = g.scheme"
+        )
+        params += [campaign.pk, adapt(since)]
+    sql = f"INSERT INTO {qn(daily)} ({columns}) {sql}"  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
@@ -445,10 +466,12 @@ def snapshot_rebuild(
     as_of: datetime.date | None = None,
     run: RecomputeRun | None = None,
     unit_ids: dict[int, set[int]] | None = None,
+    since: dict[int, datetime.date | None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeRun:
     """Recomputes the snapshot of `campaigns` (all when None): a full run, or with `unit_ids` ({campaign id: unit
-    ids}) an incremental one that rewrites only those units' rows, the province row and the ranks.
+    ids}) an incremental one that rewrites only those units' rows, the province row and the ranks; `since`
+    ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on.
 
     Everything happens in one transaction: a failure anywhere leaves the previous snapshot as it was. The run row
     is committed before and after, so that it records the failure too.
@@ -485,11 +508,14 @@ def snapshot_rebuild(
                     units = None
                 old_totals = AttainmentTotal.objects.filter(campaign=campaign)
                 old_daily = AttainmentDaily.objects.filter(campaign=campaign)
+                first_day = None if units is None or since is None else since.get(campaign.pk)
                 if units is not None:
                     old_totals = old_totals.filter(Q(unit_id__in=units) | Q(unit__isnull=True))
                     old_daily = old_daily.filter(unit_id__in=units)
+                if first_day is not None:
+                    old_daily = old_daily.filter(day__gte=first_day)
                 old_daily.delete()
-                dailies += _insert_daily(campaign, day, units)
+                dailies += _insert_daily(campaign, day, units, first_day)
                 # A full run has just written every daily row of the campaign: its totals are their sums (one
                 # scan of the enrollments, not two); an incremental one counts the province live.
                 growth_rows = _growth_from_daily(campaign) if units is None else None
@@ -557,20 +583,38 @@ def campaigns_touched(
     return out
 
 
-def pending_mark(touched: dict[int, set[int]]) -> None:
-    """Records in the database which campaign units wait for a refresh.
+def pending_mark(touched: dict[int, set[int]], *, since: datetime.date | None = None) -> None:
+    """Records in the database which campaign units wait for a refresh, and from which entry day (`since`; None:
+    the whole series).
 
-    An upsert that moves the time forward: a run clears only the marks made before it started, so a change that
-    commits while a refresh is running stays marked for the next one.
+    An upsert that moves the time forward and the day back (an empty day wins): a run clears only the marks made
+    before it started, so a change that commits while a refresh is running stays marked for the next one.
     """
-    now = timezone.now()
-    PendingRefresh.objects.bulk_create(
-        [PendingRefresh(campaign_id=c, unit_id=u, marked_at=now) for c, units in touched.items() for u in units],
-        update_conflicts=True,
-        unique_fields=["campaign", "unit"],
-        update_fields=["marked_at"],
-    )
+    pairs = sorted((c, u) for c, units in touched.items() for u in units)
+    if not pairs:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    day = connection.ops.adapt_datefield_value(since)
+    table = connection.ops.quote_name(PendingRefresh._meta.db_table)
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(pairs))
+    params = [value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
+            f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
+            f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END",
+            params,
+        )
 
 
 def pending_units(campaign_id: int) -> set[int]:
     return set(PendingRefresh.objects.filter(campaign_id=campaign_id).values_list("unit_id", flat=True))
+
+
+def pending_units_since(campaign_id: int) -> tuple[set[int], datetime.date | None]:
+    """The pending units and, read with them in one query, the earliest day from which their daily series must be
+    rewritten (None: all of it)."""
+    marks = list(PendingRefresh.objects.filter(campaign_id=campaign_id).values_list("unit_id", "since"))
+    days = [since for _unit, since in marks]
+    return {unit for unit, _since in marks}, (None if not days or None in days else min(days))

@@ -218,6 +218,9 @@ class PendingRefresh(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
     unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+")
     marked_at = models.DateTimeField()
+    # The earliest entry day touched since the last refresh: the unit's daily series is rewritten from that day on
+    # (the days before it are unchanged). Empty: rewrite the whole series.
+    since = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("pending refresh")

@@ -93,10 +93,10 @@ def refresh_pending(campaign_id: int) -> dict:
     except Exception:
         logger.warning("could not clear the debounce key of campaign %s", campaign_id, exc_info=True)
     campaign = Campaign.objects.filter(pk=campaign_id).first()
-    units = engine.pending_units(campaign_id)
+    units, since = engine.pending_units_since(campaign_id)
     if campaign is None or not units:
         return {"units": 0}
-    run = engine.snapshot_rebuild(campaigns=[campaign], unit_ids={campaign.pk: units})
+    run = engine.snapshot_rebuild(campaigns=[campaign], unit_ids={campaign.pk: units}, since={campaign.pk: since})
     return {"run_id": run.pk, "units": len(units)}
 
 
@@ -118,7 +118,8 @@ def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[in
     touched = engine.campaigns_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched
-    engine.pending_mark(touched)
+    # Coverage-only changes (no entry day) rewrite the units' whole daily series.
+    engine.pending_mark(touched, since=min(days) if days else None)
     for campaign_id in touched:
         key = _debounce_key(campaign_id)
         try:

@@ -168,3 +168,36 @@ def test_marking_a_unit_again_moves_its_time_forward_so_a_running_refresh_keeps_
     assert list(PendingRefresh.objects.values_list("unit_id", flat=True)) == [unit.pk]
     engine.snapshot_rebuild(campaigns=[live_campaign], unit_ids={live_campaign.pk: {unit.pk}})
     assert not PendingRefresh.objects.exists()
+
+
+def test_a_late_entry_rewrites_the_series_from_its_day_on_and_agrees_with_a_full_run(
+    live_campaign, unit, other_unit, commune, other_commune, today, celery_eager, django_capture_on_commit_callbacks
+):
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    early = AttainmentDaily.objects.get(campaign=live_campaign, unit=other_unit, day=today - datetime.timedelta(days=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        _record(unit, commune, today - datetime.timedelta(days=1))
+        _record(other_unit, other_commune, today - datetime.timedelta(days=1))
+    # Rewritten from yesterday on only: the other unit's row five days ago is the same row, and the running totals
+    # after yesterday continue from the rows before it.
+    assert AttainmentDaily.objects.filter(pk=early.pk).exists()
+    assert list(
+        AttainmentDaily.objects.filter(campaign=live_campaign, unit=unit)
+        .order_by("day")
+        .values_list("count", "cumulative")
+    ) == [(1, 1), (2, 3), (1, 4)]
+    incremental = _state(live_campaign)
+    engine.snapshot_rebuild(campaigns=[live_campaign])
+    assert _state(live_campaign) == incremental
+
+
+def test_marking_again_keeps_the_earliest_day_and_a_mark_without_a_day_rewrites_everything(live_campaign, unit):
+    day = datetime.date(2024, 5, 10)
+    engine.pending_mark({live_campaign.pk: {unit.pk}}, since=day)
+    engine.pending_mark({live_campaign.pk: {unit.pk}}, since=day + datetime.timedelta(days=3))
+    assert engine.pending_units_since(live_campaign.pk) == ({unit.pk}, day)
+    engine.pending_mark({live_campaign.pk: {unit.pk}}, since=day - datetime.timedelta(days=2))
+    assert engine.pending_units_since(live_campaign.pk) == ({unit.pk}, day - datetime.timedelta(days=2))
+    engine.pending_mark({live_campaign.pk: {unit.pk}})
+    engine.pending_mark({live_campaign.pk: {unit.pk}}, since=day)
+    assert engine.pending_units_since(live_campaign.pk) == ({unit.pk}, None)
