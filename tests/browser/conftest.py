@@ -99,6 +99,14 @@ class Session:
         self.page.set_default_timeout(15_000)
         self.external = []
         self.page.on("request", self._watch)
+        # Anything the Content-Security-Policy blocked (an inline script, an eval, a style) shows up on the console.
+        self.csp_violations = []
+        self.page.on(
+            "console",
+            lambda message: (
+                self.csp_violations.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
         self.language = language
         self.screenshots_dir = screenshots_dir
         self.name = name
@@ -169,3 +177,4 @@ def browser_session(request, chromium, live_server, browser_settings, screenshot
     yield session
     session.context.close()
     assert session.external == [], f"the page asked for outside resources: {session.external}"
+    assert session.csp_violations == [], "the Content-Security-Policy refused something the pages need"
