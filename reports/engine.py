@@ -21,8 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Sum, Window
-from django.db.models.functions import Rank
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, Target
@@ -417,21 +416,18 @@ def _insert_totals(campaign, as_of, rows: list[FigureRow], run, computed_at) -> 
 
 
 def _rank_in_database(campaign: Campaign) -> None:
-    """RANK() OVER (PARTITION BY scheme ORDER BY …) across the campaign's unit rows, written back."""
-    ranked = (
-        AttainmentTotal.objects.filter(campaign=campaign, unit__isnull=False)
-        .annotate(
-            r_enrolled=Window(Rank(), partition_by=[F("scheme")], order_by=F("achieved").desc()),
-            r_attained=Window(Rank(), partition_by=[F("scheme")], order_by=F("attained_pct").desc(nulls_last=True)),
+    """RANK() OVER (PARTITION BY scheme ORDER BY …) across the campaign's unit rows, written back by one UPDATE …
+    FROM (PostgreSQL, and SQLite since 3.33); a unit without attained % has no rank by it."""
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET rank_enrolled = r.r_enrolled, rank_attained = r.r_attained FROM ("  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"SELECT id, RANK() OVER (PARTITION BY scheme ORDER BY achieved DESC) AS r_enrolled, "
+            f"CASE WHEN attained_pct IS NULL THEN NULL "
+            f"ELSE RANK() OVER (PARTITION BY scheme ORDER BY attained_pct DESC NULLS LAST) END AS r_attained "
+            f"FROM {table} WHERE campaign_id = %s AND unit_id IS NOT NULL) r WHERE {table}.id = r.id",
+            [campaign.pk],
         )
-        .values_list("pk", "r_enrolled", "r_attained", "attained_pct", "rank_enrolled", "rank_attained")
-    )
-    changed = []
-    for pk, r_enrolled, r_attained, pct, old_enrolled, old_attained in ranked:
-        r_attained = r_attained if pct is not None else None
-        if (r_enrolled, r_attained) != (old_enrolled, old_attained):
-            changed.append(AttainmentTotal(pk=pk, rank_enrolled=r_enrolled, rank_attained=r_attained))
-    AttainmentTotal.objects.bulk_update(changed, ["rank_enrolled", "rank_attained"], batch_size=500)
 
 
 def _progress_key(run_id: int) -> str:

@@ -5,7 +5,7 @@ import pytest
 from participants.models import EnrollmentKind, Scheme
 from reports import engine
 from reports.models import AttainmentDaily, AttainmentTotal, RecomputeRun
-from tests.factories import DistrictFactory
+from tests.factories import DistrictFactory, TargetFactory
 from tests.reports.conftest import D, enroll, figures
 
 
@@ -90,6 +90,33 @@ def test_ranks_share_a_place_on_ties_and_skip_the_next(march_enrollments, provin
         if r.scheme == "vsi" and r.unit_id
     }
     assert live == ranks
+
+
+def test_the_snapshot_ranks_by_attained_pct_like_the_live_figures_and_leaves_units_without_one_unranked(
+    march_enrollments, province, unit, other_unit
+):
+    third = DistrictFactory(province=province, code="9298", name="Huyện Ba Hai")
+    enroll(unit=third, on=D(2024, 3, 18))
+    TargetFactory(campaign=march_enrollments, unit=third, scheme=Scheme.VSI, value=5)  # 20,00%, tied with unit
+    engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 20))
+    stored = dict(
+        AttainmentTotal.objects.filter(campaign=march_enrollments, scheme=Scheme.VSI, unit__isnull=False).values_list(
+            "unit_id", "rank_attained"
+        )
+    )
+    # unit 2/10 and third 1/5: 20,00% both, rank 1; other_unit has target 0, so no attained % and no rank.
+    assert (stored[unit.pk], stored[third.pk], stored[other_unit.pk]) == (1, 1, None)
+    live = {
+        (r.unit_id, r.scheme): r.rank_attained
+        for r in engine.figures_compute(march_enrollments, D(2024, 3, 20))
+        if r.unit_id
+    }
+    assert live == {
+        (u, s): r
+        for u, s, r in AttainmentTotal.objects.filter(campaign=march_enrollments, unit__isnull=False).values_list(
+            "unit_id", "scheme", "rank_attained"
+        )
+    }
 
 
 def test_stock_comparisons_across_a_month_end_and_a_year_end(stock_campaign, unit):
