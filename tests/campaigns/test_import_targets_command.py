@@ -70,3 +70,13 @@ def test_it_refuses_an_unknown_campaign_a_missing_file_and_a_hostile_file(tmp_pa
     bad.write_bytes(b"this is not a workbook")
     with pytest.raises(CommandError, match="not really an Excel workbook"):
         _run(str(bad), "--campaign", campaign.slug)
+
+
+def test_the_command_leaves_an_audit_event_with_the_user_and_the_file(tmp_path, campaign, unit, admin_user):
+    from audit.models import AuditEvent
+
+    path = tmp_path / "chi-tieu-tinh.csv"
+    path.write_bytes(csv_bytes([HEADERS_EN, [unit.code, "", 20, 30]], bom=True))
+    _run(str(path), "--campaign", campaign.slug, "--user", admin_user.username)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.IMPORTED)
+    assert event.user == admin_user and "chi-tieu-tinh.csv" in event.detail

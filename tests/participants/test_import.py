@@ -394,3 +394,13 @@ def test_a_negative_or_huge_page_size_is_clamped(staff_client, unit, commune):
     record(unit=unit, commune=commune)
     for value in ("-5", "0", "100000000", "abc"):
         assert staff_client.get(reverse("participants:enrollment_list"), {"per_page": value}).status_code == 200
+
+
+def test_the_command_leaves_an_audit_event_like_the_browser_upload(tmp_path, commune):
+    from audit.models import AuditEvent
+
+    path = tmp_path / "danh-sach.csv"
+    path.write_bytes(csv_bytes(rows_for(commune)))
+    call_command("import_enrollments", str(path), "--unit", commune.district.code)
+    event = AuditEvent.objects.get(action=AuditEvent.Action.IMPORTED)
+    assert "danh-sach.csv" in event.detail and "3 created" in event.detail

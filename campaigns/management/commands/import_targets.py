@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from campaigns import importing
 from campaigns.models import Campaign
 
@@ -59,5 +61,13 @@ class Command(BaseCommand):
         except importing.ImportInvalid as exc:
             self.stdout.write(importing.preview_as_text(exc.preview))
             raise CommandError("The file has problems; nothing was saved.") from exc
+        # The command line leaves the same trail as the browser's import.
+        audit_record(
+            action=AuditEvent.Action.IMPORTED,
+            user=history_user,
+            obj=campaign_obj,
+            province=campaign_obj.province,
+            detail=f"import_targets {path.name}",
+        )
         self.stdout.write(importing.preview_as_text(preview))
         self.stdout.write(self.style.SUCCESS("Imported."))

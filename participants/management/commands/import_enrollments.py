@@ -10,6 +10,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.models import AuditEvent
+from audit.services import audit_record
 from districts.models import District
 from participants import importing
 
@@ -50,6 +52,13 @@ class Command(BaseCommand):
                 )
             except importing.ImportRejected as exc:
                 plan = exc.plan
+            # The command line leaves the same trail as the browser's upload (no user: the operator's shell).
+            audit_record(
+                action=AuditEvent.Action.IMPORTED,
+                province=unit_obj.province if unit_obj else None,
+                detail=f"import_enrollments {path.name}: "
+                + ("rejected, nothing saved" if plan.errors else f"{plan.counts()['create']} created"),
+            )
         self._report(plan)
         counts = plan.counts()
         if plan.errors:
