@@ -19,4 +19,6 @@ RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --noinput \
     && mkdir -p /app/media && chown -R app:app /app/media
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", "--access-logfile", "-"]
+# The access log names the path without its query string: a search or look-up may carry an SI number.
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "60", \
+     "--access-logfile", "-", "--access-logformat", "%(h)s %(t)s %(m)s %(U)s %(s)s %(b)s %(L)s"]

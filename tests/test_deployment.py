@@ -82,3 +82,11 @@ def test_the_health_check_answers_without_an_allowed_host(client, db):
     response = client.get("/healthz", HTTP_HOST="10.0.0.7:8000")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_no_access_log_records_query_strings_which_can_carry_si_numbers():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    web = compose()["services"]["web"]["command"]
+    for text in (dockerfile, web):
+        assert "--access-logformat" in text and "%(U)s" in text
+        assert "%(r)s" not in text and "%(q)s" not in text
