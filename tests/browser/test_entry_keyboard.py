@@ -10,24 +10,17 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(params=["desktop-vi", "desktop-en"])
-def session(request, live_server, settings, tmp_path):
-    from tests.browser.conftest import CHROMIUM, DESKTOP, LAUNCH_ARGS, Session
+def session(request, chromium, live_server, browser_settings, tmp_path):
+    # The shared session-wide browser (tests/browser/conftest.py): Playwright's sync API runs one event loop per
+    # process, so a second sync_playwright() after the browser suite's would fail.
+    from tests.browser.conftest import DESKTOP, Session
 
-    if not CHROMIUM:
-        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
     language = request.param.split("-")[1]
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
-        s = Session(
-            browser, live_server, viewport=DESKTOP, language=language, screenshots_dir=tmp_path, name=request.param
-        )
-        yield s
-        s.context.close()
-        browser.close()
+    s = Session(
+        chromium, live_server, viewport=DESKTOP, language=language, screenshots_dir=tmp_path, name=request.param
+    )
+    yield s
+    s.context.close()
     assert s.external == []
 
 
