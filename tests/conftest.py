@@ -85,3 +85,15 @@ def today():
 @pytest.fixture
 def march_2024():
     return datetime.date(2024, 3, 14), datetime.date(2024, 3, 31)
+
+
+@pytest.fixture
+def celery_eager():
+    """Runs tasks in process whatever REDIS_URL says (CI sets it), restoring the app's configuration after."""
+    from config.celery import app
+
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield app
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old

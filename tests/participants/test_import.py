@@ -259,7 +259,7 @@ def test_a_manager_cannot_upload(client, manager_user, commune):
 
 
 def test_a_large_upload_is_checked_and_saved_by_celery_tasks(
-    staff_client, commune, monkeypatch, django_capture_on_commit_callbacks
+    staff_client, commune, monkeypatch, django_capture_on_commit_callbacks, celery_eager
 ):
     monkeypatch.setattr(views, "SYNC_CHECK_BYTES", 0)
     monkeypatch.setattr(views, "SYNC_CONFIRM_ROWS", 0)

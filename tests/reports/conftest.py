@@ -10,18 +10,6 @@ from tests.factories import CampaignFactory, CommuneFactory, DistrictFactory, Pa
 D = datetime.date
 
 
-@pytest.fixture
-def celery_eager():
-    """Runs tasks in process whatever REDIS_URL says (CI sets it), restoring the app's configuration after."""
-    from config.celery import app
-
-    old = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    yield app
-    app.conf.task_always_eager, app.conf.task_eager_propagates = old
-
-
 def enroll(
     *,
     unit,
