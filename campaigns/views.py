@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from campaigns import importing, selectors
 from campaigns.forms import CampaignForm, TargetGridForm, TargetUploadForm
@@ -74,6 +74,7 @@ def _grid_units(request, campaign):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def campaign_list(request):
     role = _require_role(request, READERS)
     campaigns = list(campaign_list_for(visible_campaigns(request.user)))
@@ -117,6 +118,7 @@ def campaign_edit(request, slug):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def campaign_detail(request, slug):
     _require_role(request, READERS)
     campaign = _campaign(request, slug)
@@ -176,6 +178,7 @@ def campaign_targets(request, slug):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def template_download(request, slug, fmt):
     campaign = _manageable_campaign(request, slug)
     if fmt == "xlsx":

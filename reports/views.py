@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
@@ -84,6 +84,7 @@ def _breakdown_context(user, campaign, as_of, unit=None):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def province_overview(request):
     """The manager's home: every campaign of the province, active first, with its headline figures."""
     _role(request)
@@ -97,6 +98,7 @@ def province_overview(request):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def campaign_dashboard(request, slug):
     role = _role(request)
     campaign = get_object_or_404(visible_campaigns(request.user).select_related("province"), slug=slug)
@@ -153,6 +155,7 @@ def campaign_dashboard(request, slug):
 
 
 @login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def unit_detail(request, slug, code):
     """One unit of a campaign: its figures, communes, collection organisations and agents, and the records behind."""
     _role(request)

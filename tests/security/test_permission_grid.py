@@ -48,13 +48,13 @@ GRID = {
     # The audit trail: admins only, each their own province (the rows are checked in tests/audit).
     "audit:event_list": Door(get="L 403 403 403 200 200", post="L 403 403 403 405 405"),
     # Campaigns: admins manage, managers read; staff have no campaign pages.
-    "campaigns:campaign_list": Door(get="L 403 403 200 200 200", post="L 403 403 200 200 200"),
+    "campaigns:campaign_list": Door(get="L 403 403 200 200 200", post="L 405 405 405 405 405"),
     "campaigns:campaign_create": Door(get="L 403 403 403 200 200", post="L 403 403 403 200 200"),
-    "campaigns:campaign_detail": Door(get="L 403 403 200 200 404", post="L 403 403 200 200 404", kwargs=slug),
+    "campaigns:campaign_detail": Door(get="L 403 403 200 200 404", post="L 405 405 405 405 405", kwargs=slug),
     "campaigns:campaign_edit": Door(get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=slug),
     "campaigns:campaign_targets": Door(get="L 403 403 200 200 404", post="L 403 403 403 200 404", kwargs=slug),
-    "campaigns:target_template_xlsx": Door(get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=slug),
-    "campaigns:target_template_csv": Door(get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=slug),
+    "campaigns:target_template_xlsx": Door(get="L 403 403 403 200 404", post="L 405 405 405 405 405", kwargs=slug),
+    "campaigns:target_template_csv": Door(get="L 403 403 403 200 404", post="L 405 405 405 405 405", kwargs=slug),
     "campaigns:target_import": Door(get="L 403 403 403 200 404", post="L 403 403 403 200 404", kwargs=slug),
     "campaigns:target_import_preview": Door(
         get="L 403 403 403 200 404",
@@ -92,13 +92,13 @@ GRID = {
         get="L 405 405 405 405 405", post="L R 404 403 404 404", kwargs=lambda w: {"pk": w.upload.pk}
     ),
     # Reports: everyone of the province reads (scoped inside); another unit's unit page is 404.
-    "reports:province_overview": Door(get="L 200 200 200 200 200", post="L 200 200 200 200 200"),
+    "reports:province_overview": Door(get="L 200 200 200 200 200", post="L 405 405 405 405 405"),
     "reports:campaign_dashboard": Door(
-        get="L 200 200 200 200 404", post="L 200 200 200 200 404", kwargs=slug, query={"_export": "csv"}
+        get="L 200 200 200 200 404", post="L 405 405 405 405 405", kwargs=slug, query={"_export": "csv"}
     ),
     "reports:unit_detail": Door(
         get="L 200 404 200 200 404",
-        post="L 200 404 200 200 404",
+        post="L 405 405 405 405 405",
         kwargs=lambda w: {"slug": w.campaign.slug, "code": w.unit.code},
         query={"_export": "csv"},
     ),
