@@ -54,7 +54,7 @@ def collection_organisations_for(user, unit=None):
 class EnrollmentForm(forms.Form):
     """One enrollment and the person it is for. The unit is the officer's; a province-wide officer picks it first."""
 
-    unit = forms.ModelChoiceField(label=_("Unit"), queryset=None, required=False)
+    unit = forms.ModelChoiceField(label=_("Unit"), queryset=None, required=False, empty_label=_("Choose a unit"))
     si_number = forms.CharField(
         label=_("SI number"),
         max_length=40,
@@ -66,15 +66,22 @@ class EnrollmentForm(forms.Form):
     )
     date_of_birth = forms.DateField(label=_("Date of birth"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     gender = forms.ChoiceField(label=_("Gender"), choices=Participant.Gender.choices)
-    commune = forms.ModelChoiceField(label=_("Commune"), queryset=Commune.objects.none())
+    commune = forms.ModelChoiceField(
+        label=_("Commune"), queryset=Commune.objects.none(), empty_label=_("Choose a commune")
+    )
     scheme = forms.ChoiceField(label=_("Scheme"), choices=Scheme.choices, initial=Scheme.VSI)
     enrolled_on = forms.DateField(label=_("Date recorded"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     coverage_start = forms.DateField(label=_("Coverage start"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     months = forms.TypedChoiceField(label=_("Months paid"), choices=MONTH_CHOICES, coerce=int, initial=12)
     organisation = forms.ModelChoiceField(
-        label=_("Collection organisation"), queryset=CollectionOrganisation.objects.none(), required=False
+        label=_("Collection organisation"),
+        queryset=CollectionOrganisation.objects.none(),
+        required=False,
+        empty_label=_("None"),
     )
-    agent = forms.ModelChoiceField(label=_("Collection agent"), queryset=CollectionAgent.objects.none(), required=False)
+    agent = forms.ModelChoiceField(
+        label=_("Collection agent"), queryset=CollectionAgent.objects.none(), required=False, empty_label=_("None")
+    )
 
     error_messages = {
         "invalid_date": _("Write the date as DD/MM/YYYY, for example 31/03/2024."),
