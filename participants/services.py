@@ -137,6 +137,25 @@ def validate_enrollment_fields(*, scheme: str, months: int, unit, commune, agent
         raise ValidationError(errors)
 
 
+def _save_or_refuse_overlap(enrollment: Enrollment) -> None:
+    """Saves `enrollment`; when the database refuses it as overlapping coverage (the PostgreSQL exclusion constraint,
+    reached only by a write path that skipped the participant lock), says which record it clashes with."""
+    try:
+        with transaction.atomic():
+            enrollment.save()
+    except IntegrityError as exc:
+        existing = overlapping_enrollment(
+            participant=enrollment.participant,
+            scheme=enrollment.scheme,
+            coverage_start=enrollment.coverage_start,
+            coverage_end=enrollment.coverage_end,
+            exclude_pk=enrollment.pk,
+        )
+        if existing is not None:
+            raise duplicate_error(participant=enrollment.participant, existing=existing) from exc
+        raise
+
+
 def duplicate_error(*, participant: Participant, existing: Enrollment) -> ValidationError:
     """The refusal of an overlapping coverage: it names the existing record; `params["existing_pk"]` links to it."""
     last_day = existing.coverage_end - datetime.timedelta(days=1)
@@ -261,17 +280,7 @@ def enrollment_record(
     )
     if recorded_by is not None:
         enrollment._history_user = recorded_by
-    try:
-        with transaction.atomic():
-            enrollment.save()
-    except IntegrityError as exc:
-        # Only another write path that skipped the lock can get here; the constraint names the clash.
-        existing = overlapping_enrollment(
-            participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
-        )
-        if existing is not None:
-            raise duplicate_error(participant=participant, existing=existing) from exc
-        raise
+    _save_or_refuse_overlap(enrollment)
     if Enrollment.objects.filter(participant=participant, scheme=scheme, coverage_start__gt=coverage_start).exists():
         enrollment_kinds_rederive(participant=participant, scheme=scheme)
         enrollment.refresh_from_db(fields=["kind"])
@@ -331,20 +340,7 @@ def enrollment_update(
     enrollment.organisation = organisation or (agent.organisation if agent else None)
     if changed_by is not None:
         enrollment._history_user = changed_by
-    try:
-        with transaction.atomic():
-            enrollment.save()
-    except IntegrityError as exc:
-        existing = overlapping_enrollment(
-            participant=participant,
-            scheme=scheme,
-            coverage_start=coverage_start,
-            coverage_end=coverage_end,
-            exclude_pk=enrollment.pk,
-        )
-        if existing is not None:
-            raise duplicate_error(participant=participant, existing=existing) from exc
-        raise
+    _save_or_refuse_overlap(enrollment)
     for each_scheme in {scheme, old["scheme"]}:
         enrollment_kinds_rederive(participant=participant, scheme=each_scheme)
     enrollment.refresh_from_db(fields=["kind"])
