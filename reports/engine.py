@@ -28,6 +28,7 @@ from campaigns.models import Campaign, Target
 from districts.models import District
 from participants.models import Enrollment, EnrollmentKind, Scheme
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
+from reports.signals import snapshot_written
 
 logger = logging.getLogger(__name__)
 
@@ -530,6 +531,13 @@ def snapshot_rebuild(
                     ).delete()
                 step += 1
                 _report_progress(run, step, run.steps_total, on_progress)
+            snapshot_written.send(
+                sender=RecomputeRun,
+                campaign_ids=[c.pk for c in campaigns],
+                unit_ids=unit_ids,
+                since=since,
+                as_of=as_of,
+            )
     except Exception as exc:
         run.status = RecomputeRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
