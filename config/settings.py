@@ -163,6 +163,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Uploads: spreadsheets are bounded before they are parsed.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 MAX_IMPORT_ROWS = env.int("MAX_IMPORT_ROWS", default=200_000)
+# Days an uploaded list keeps its bytes and row report (participants.housekeeping); its counts stay.
+UPLOAD_RETENTION_DAYS = env.int("UPLOAD_RETENTION_DAYS", default=30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
@@ -218,6 +220,10 @@ CELERY_BEAT_SCHEDULE = {
     "nightly-attainment-recompute": {
         "task": "reports.tasks.recompute_all",
         "schedule": crontab(hour=RECOMPUTE_HOUR, minute=RECOMPUTE_MINUTE),
+    },
+    "nightly-housekeeping": {
+        "task": "participants.housekeeping.housekeeping_nightly",
+        "schedule": crontab(hour=3, minute=30),
     },
 }
 
