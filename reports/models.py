@@ -232,3 +232,58 @@ class PendingRefresh(models.Model):
 
     def __str__(self):
         return f"{self.campaign} – {self.unit} since {self.marked_at}"
+
+
+class AttainmentBreakdown(models.Model):
+    """Who responds, stored: new + resumed enrollments per campaign × unit × scheme × dimension × bucket, as of the
+    snapshot's date (reports/breakdowns.py builds them from the engine's snapshot_written signal).
+
+    Dimensions: age band at the campaign's start, gender, occupation and kind. One marker row per campaign (no unit,
+    dimension "built") says for which as-of date the campaign's rows are complete.
+    """
+
+    class Dimension(models.TextChoices):
+        AGE = "age", _("Age band")
+        GENDER = "gender", _("Gender")
+        OCCUPATION = "occupation", _("Occupation")
+        KIND = "kind", _("Kind")
+        BUILT = "built", _("Built")
+
+    # No database foreign keys, like AttainmentDaily: written by one INSERT … SELECT inside the engine's
+    # transaction from units and campaigns that exist; Django's collector still cascades the deletes.
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("campaign"),
+        db_constraint=False,
+        db_index=False,  # the unique constraint below leads with the campaign
+    )
+    unit = models.ForeignKey(
+        District,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("unit"),
+        db_constraint=False,
+        db_index=False,
+    )
+    scheme = models.CharField(_("scheme"), max_length=16, blank=True)
+    dimension = models.CharField(_("dimension"), max_length=12, choices=Dimension.choices)
+    bucket = models.CharField(_("group"), max_length=16, blank=True)
+    count = models.PositiveIntegerField(_("enrolled"))
+    as_of = models.DateField(_("as of"))
+
+    class Meta:
+        verbose_name = _("attainment breakdown")
+        verbose_name_plural = _("attainment breakdowns")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "as_of", "unit", "dimension", "bucket", "scheme"],
+                name="attainment_breakdown_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign_id} – {self.unit_id} – {self.scheme} {self.dimension}={self.bucket}: {self.count}"
