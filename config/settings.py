@@ -163,6 +163,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Uploads: spreadsheets are bounded before they are parsed.
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)
 MAX_IMPORT_ROWS = env.int("MAX_IMPORT_ROWS", default=200_000)
+# The set-based list import (PostgreSQL) streams the file: its bounds are the command line's file and row count.
+MAX_BULK_IMPORT_ROWS = env.int("MAX_BULK_IMPORT_ROWS", default=2_000_000)
+MAX_BULK_IMPORT_BYTES = env.int("MAX_BULK_IMPORT_BYTES", default=512 * 1024 * 1024)
 # Days an uploaded list keeps its bytes and row report (participants.housekeeping); its counts stay.
 UPLOAD_RETENTION_DAYS = env.int("UPLOAD_RETENTION_DAYS", default=30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
