@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Target
@@ -270,17 +270,6 @@ def _growth_live(campaign: Campaign, as_of: datetime.date):
     )
 
 
-def _growth_from_daily(campaign: Campaign) -> list[dict]:
-    """The same counts as `_growth_live`, summed from the campaign's freshly written daily rows (same filter)."""
-    rows = (
-        AttainmentDaily.objects.filter(campaign=campaign)
-        .order_by()
-        .values("unit_id", "scheme")
-        .annotate(enrolled=Sum("count"), new=Sum("new"))
-    )
-    return [{**row, "resumed": row["enrolled"] - row["new"]} for row in rows]
-
-
 def figures_compute(
     campaign: Campaign,
     as_of: datetime.date | None = None,
@@ -291,21 +280,40 @@ def figures_compute(
     """Every figure per unit × scheme (restricted to `unit_ids` if given) and the province row, as of a date.
 
     `growth_rows` (unit_id, scheme, enrolled, new, resumed) replaces the count over the enrollments when the caller
-    has them already (a full run sums them from the daily rows it has just written).
+    has them already.
     """
     as_of = as_of or default_as_of(campaign)
     all_units = campaign_unit_ids(campaign)
     growth = {}
     for row in _growth_live(campaign, as_of) if growth_rows is None else growth_rows:
         growth[(row["unit_id"], row["scheme"])] = row
-        all_units.add(row["unit_id"])
-    wanted = set(all_units) if unit_ids is None else set(unit_ids) & all_units
-
     targets = {
         (u, s): v for u, s, v in Target.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "value")
     }
     stock = _stock_counts(campaign, as_of) if campaign.is_stock else {}
+    rows = _rows_build(campaign, as_of, all_units, growth, targets, stock, unit_ids)
+    if unit_ids is None:
+        competition_rank(rows)
+    return rows
 
+
+def _rows_build(
+    campaign: Campaign,
+    as_of: datetime.date,
+    all_units: set[int],
+    growth: dict,
+    targets: dict,
+    stock: dict,
+    unit_ids: Iterable[int] | None = None,
+) -> list[FigureRow]:
+    """The rows of one campaign from its aggregated counts (no database access): every unit of `all_units` and
+    every unit with enrollments (restricted to `unit_ids` if given), then the province row, per scheme.
+
+    growth: {(unit, scheme): {enrolled, new, resumed}}; targets: {(unit or None, scheme): value}; stock: {(unit or
+    None, scheme): {active…: count}} (the province's key (None, scheme)).
+    """
+    all_units = set(all_units) | {unit for unit, _scheme in growth}
+    wanted = all_units if unit_ids is None else set(unit_ids) & all_units
     rows: list[FigureRow] = []
     for scheme in Scheme.values:
         for unit_id in sorted(wanted):
@@ -324,111 +332,355 @@ def figures_compute(
                 row.enrolled += g["enrolled"]
                 row.new += g["new"]
                 row.resumed += g["resumed"]
-        unit_targets = [v for (u, s), v in targets.items() if s == scheme and u is not None]
-        row.has_target = (None, scheme) in targets or bool(unit_targets)
-        row.target = targets[(None, scheme)] if (None, scheme) in targets else sum(unit_targets)
+        _province_target(row, targets)
         for name, value in stock.get((None, scheme), {}).items():
             setattr(row, name, value)
         rows.append(_derive(row, campaign, as_of))
-    if unit_ids is None:
-        competition_rank(rows)
     return rows
 
 
+def _province_target(row: FigureRow, targets: dict) -> None:
+    unit_targets = [v for (u, s), v in targets.items() if s == row.scheme and u is not None]
+    row.has_target = (None, row.scheme) in targets or bool(unit_targets)
+    row.target = targets[(None, row.scheme)] if (None, row.scheme) in targets else sum(unit_targets)
+
+
 # ---------------------------------------------------------------------------------------------------------- snapshot
+#
+# A run rewrites any number of campaigns with a fixed handful of statements, whatever their number: the daily series
+# of every campaign in one INSERT … SELECT, the stock counts of every campaign on the stock in one grouped query, the
+# totals in one multi-row INSERT and the ranks in one UPDATE. The campaigns' parameters (province, dates) travel as a
+# VALUES list joined to the enrollments, so the database does all the counting in one pass per kind of figure.
+
+
+STOCK_FIELDS = ("active", "active_prev_month_end", "active_prev_year_end", "active_same_day_last_year")
+STOCK_ALL = (*STOCK_FIELDS, "active_before_start")
+GROWTH_FIELDS = ("enrolled", "new", "resumed")
+
+
+@dataclass
+class _Job:
+    """One campaign of a run: its as-of date and, for an incremental refresh, the units whose rows are rewritten
+    and the first entry day of their daily series that is (None: a full rebuild of the campaign)."""
+
+    campaign: Campaign
+    day: datetime.date
+    units: set[int] | None = None
+    since: datetime.date | None = None
+
+    @property
+    def last(self) -> datetime.date:
+        return min(self.day, self.campaign.end_date)
+
+    @property
+    def first_rewritten(self) -> datetime.date:
+        return max(self.since or self.campaign.start_date, self.campaign.start_date)
 
 
 def _lock(campaign_ids: Iterable[int]) -> None:
     """Serialises runs per campaign for the rest of the transaction.
 
-    PostgreSQL: an advisory transaction lock per campaign, taken in id order so that two runs never deadlock.
-    SQLite: the settings open every transaction IMMEDIATE, which takes the database's write lock at BEGIN, so a
-    second run waits for the first to commit.
+    PostgreSQL: an advisory transaction lock per campaign, taken in id order (one statement) so that two runs
+    never deadlock. SQLite: the settings open every transaction IMMEDIATE, which takes the database's write lock at
+    BEGIN, so a second run waits for the first to commit.
     """
-    if connection.vendor == "postgresql":
+    ids = sorted(set(campaign_ids))
+    if connection.vendor == "postgresql" and ids:
         with connection.cursor() as cursor:
-            for campaign_id in sorted(set(campaign_ids)):
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [ADVISORY_LOCK_NAMESPACE, campaign_id])
+            cursor.execute(
+                "SELECT count(pg_advisory_xact_lock(%s, c)) FROM (SELECT unnest(%s::int[]) AS c ORDER BY 1) s",
+                [ADVISORY_LOCK_NAMESPACE, ids],
+            )
 
 
-def _insert_daily(
-    campaign: Campaign, as_of: datetime.date, unit_ids: Iterable[int] | None, since: datetime.date | None = None
-) -> int:
-    """Writes the daily series with one INSERT … SELECT: counts per day and the running total (SUM() OVER).
+def _values(rows: list[tuple], names: tuple[str, ...]) -> tuple[str, list]:
+    """A derived table of literal rows with named columns, in SQL both databases accept."""
+    one = "(" + ", ".join(["%s"] * len(names)) + ")"
+    columns = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(names))
+    sql = f"(SELECT {columns} FROM (VALUES {', '.join([one] * len(rows))}) v)"  # noqa: S608 # nosec B608 - only placeholders and fixed column names
+    return sql, [x for r in rows for x in r]
 
-    With `since` (only with `unit_ids`), only the days from `since` on, whose rows the caller has deleted: the
-    running total continues from the unit's last remaining row before `since` (the series is non-decreasing, so
-    that row holds the MAX()).
-    """
-    qn = connection.ops.quote_name
-    daily = AttainmentDaily._meta.db_table
-    enrollment = Enrollment._meta.db_table
-    district = District._meta.db_table
-    adapt = connection.ops.adapt_datefield_value
-    params = [
-        campaign.pk,
-        EnrollmentKind.NEW,
-        campaign.province_id,
-        adapt(campaign.start_date),
-        adapt(min(as_of, campaign.end_date)),
-        *GROWTH_KINDS,
-    ]
-    unit_filter = ""
-    if unit_ids is not None:
-        unit_ids = sorted(unit_ids)
-        if not unit_ids:
-            return 0
-        unit_filter = f" AND e.unit_id IN ({', '.join(['%s'] * len(unit_ids))})"
-        params += unit_ids
-    if since is not None and unit_filter:
-        unit_filter += " AND e.enrolled_on >= %s"
-        params.append(adapt(since))
-    sql = (
-        f"SELECT %s AS campaign_id, e.unit_id AS unit_id, e.scheme AS scheme, e.enrolled_on AS d, COUNT(*) AS n, "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-        f"SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END) AS nw, "
-        f"SUM(COUNT(*)) OVER (PARTITION BY e.unit_id, e.scheme ORDER BY e.enrolled_on) AS cum "
-        f"FROM {qn(enrollment)} e INNER JOIN {qn(district)} d ON d.id = e.unit_id "
-        f"WHERE d.province_id = %s AND e.enrolled_on >= %s AND e.enrolled_on <= %s AND e.kind IN (%s, %s)"
-        f"{unit_filter} GROUP BY e.unit_id, e.scheme, e.enrolled_on"
-    )
-    columns = f"campaign_id, unit_id, scheme, {qn('day')}, {qn('count')}, new, cumulative"
-    if since is not None and unit_filter:
-        # The running totals continue from each unit's last row before `since` (one lookup per unit and scheme).
-        sql = (
-            f"SELECT g.campaign_id, g.unit_id, g.scheme, g.d, g.n, g.nw, g.cum + COALESCE(p.m, 0) FROM ({sql}) g "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-            f"LEFT JOIN (SELECT unit_id, scheme, MAX(cumulative) AS m FROM {qn(daily)} "
-            f"WHERE campaign_id = %s AND {qn('day')} < %s GROUP BY unit_id, scheme) p "
-            f"ON p.unit_id = g.unit_id AND p.scheme = g.scheme"
-        )
-        params += [campaign.pk, adapt(since)]
-    sql = f"INSERT INTO {qn(daily)} ({columns}) {sql}"  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+
+def _sql(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _execute(sql: str, params: list) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return max(cursor.rowcount, 0)
 
 
-def _insert_totals(campaign, as_of, rows: list[FigureRow], run, computed_at) -> int:
+def _d(value: datetime.date):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _names() -> dict[str, str]:
+    qn = connection.ops.quote_name
+    return {
+        "daily": qn(AttainmentDaily._meta.db_table),
+        "enrollment": qn(Enrollment._meta.db_table),
+        "district": qn(District._meta.db_table),
+        "day": qn("day"),
+        "count": qn("count"),
+    }
+
+
+def _daily_rewrite(full: list[_Job], partial: list[_Job]) -> int:
+    """Deletes and rewrites the daily series: whole campaigns for `full`, the marked units from their first
+    rewritten day for `partial`, each with one INSERT … SELECT over the enrollments (counts per day, of which new,
+    and the running total by SUM() OVER, continued for a partial rewrite from the unit's last row before it)."""
+    n = _names()
+    written = 0
+    kinds = [EnrollmentKind.NEW, *GROWTH_KINDS]
+    columns = f"campaign_id, unit_id, scheme, {n['day']}, {n['count']}, new, cumulative"
+    if full:
+        AttainmentDaily.objects.filter(campaign_id__in=[j.campaign.pk for j in full]).delete()
+        p, p_params = _values(
+            [(j.campaign.pk, j.campaign.province_id, _d(j.campaign.start_date), _d(j.last)) for j in full],
+            ("campaign_id", "province_id", "first_day", "last_day"),
+        )
+        written += _execute(
+            f"INSERT INTO {n['daily']} ({columns}) "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"SELECT p.campaign_id, e.unit_id, e.scheme, e.enrolled_on, COUNT(*), "
+            f"SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END), "
+            f"SUM(COUNT(*)) OVER (PARTITION BY p.campaign_id, e.unit_id, e.scheme ORDER BY e.enrolled_on) "
+            f"FROM {n['enrollment']} e INNER JOIN {n['district']} d ON d.id = e.unit_id "
+            f"INNER JOIN {p} p ON p.province_id = d.province_id "
+            f"AND e.enrolled_on >= p.first_day AND e.enrolled_on <= p.last_day "
+            f"WHERE e.kind IN (%s, %s) GROUP BY p.campaign_id, e.unit_id, e.scheme, e.enrolled_on",
+            [kinds[0], *p_params, *kinds[1:]],
+        )
+    marks = [(j.campaign.pk, u, _d(j.first_rewritten), _d(j.last)) for j in partial for u in sorted(j.units)]
+    if marks:
+        names = ("campaign_id", "unit_id", "since", "last_day")
+        p, p_params = _values(marks, names)
+        _execute(
+            f"DELETE FROM {n['daily']} WHERE EXISTS (SELECT 1 FROM {p} p WHERE p.campaign_id = "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"{n['daily']}.campaign_id AND p.unit_id = {n['daily']}.unit_id AND {n['daily']}.{n['day']} >= p.since)",
+            p_params,
+        )
+        q, q_params = _values(marks, names)
+        written += _execute(
+            f"INSERT INTO {n['daily']} ({columns}) "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"SELECT g.campaign_id, g.unit_id, g.scheme, g.d, g.n, g.nw, g.cum + COALESCE(b.m, 0) FROM ("
+            f"SELECT p.campaign_id AS campaign_id, e.unit_id AS unit_id, e.scheme AS scheme, e.enrolled_on AS d, "
+            f"COUNT(*) AS n, SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END) AS nw, "
+            f"SUM(COUNT(*)) OVER (PARTITION BY p.campaign_id, e.unit_id, e.scheme ORDER BY e.enrolled_on) AS cum "
+            f"FROM {n['enrollment']} e INNER JOIN {p} p ON p.unit_id = e.unit_id "
+            f"AND e.enrolled_on >= p.since AND e.enrolled_on <= p.last_day "
+            f"WHERE e.kind IN (%s, %s) GROUP BY p.campaign_id, e.unit_id, e.scheme, e.enrolled_on) g "
+            # The running totals continue from each unit's last row before its first rewritten day (the series is
+            # non-decreasing, so that row holds the MAX()).
+            f"LEFT JOIN (SELECT x.campaign_id AS campaign_id, x.unit_id AS unit_id, x.scheme AS scheme, "
+            f"MAX(x.cumulative) AS m FROM {n['daily']} x INNER JOIN {q} q ON q.campaign_id = x.campaign_id "
+            f"AND q.unit_id = x.unit_id AND x.{n['day']} < q.since GROUP BY x.campaign_id, x.unit_id, x.scheme) b "
+            f"ON b.campaign_id = g.campaign_id AND b.unit_id = g.unit_id AND b.scheme = g.scheme",
+            [kinds[0], *p_params, *kinds[1:], *q_params],
+        )
+    return written
+
+
+def _growth_sums(full: list[_Job], partial: list[_Job]) -> dict[tuple[int, int, str], dict]:
+    """{(campaign, unit, scheme): {enrolled, new, resumed}} summed from the daily rows just written (the same
+    filter as the live count): every unit of the full campaigns, the marked units of the partial ones."""
+    n = _names()
+    out: dict[tuple[int, int, str], dict] = {}
+    queries = []
+    if full:
+        ids = [j.campaign.pk for j in full]
+        queries.append((f"campaign_id IN ({', '.join(['%s'] * len(ids))})", ids))
+    pairs = [(j.campaign.pk, u) for j in partial for u in sorted(j.units)]
+    if pairs:
+        p, params = _values(pairs, ("campaign_id", "unit_id"))
+        queries.append(
+            (
+                f"EXISTS (SELECT 1 FROM {p} p WHERE p.campaign_id = {n['daily']}.campaign_id "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+                f"AND p.unit_id = {n['daily']}.unit_id)",
+                params,
+            )
+        )
+    for where, params in queries:
+        for campaign_id, unit_id, scheme, enrolled, new in _sql(
+            f"SELECT campaign_id, unit_id, scheme, SUM({n['count']}), SUM(new) FROM {n['daily']} "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"WHERE {where} GROUP BY campaign_id, unit_id, scheme",
+            params,
+        ):
+            out[(campaign_id, unit_id, scheme)] = {"enrolled": enrolled, "new": new, "resumed": enrolled - new}
+    return out
+
+
+def _stock_sums(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
+    """{(campaign, unit, scheme): {active…}} for the campaigns on the stock among `jobs` (every unit of a full one,
+    the marked units of a partial one), in one grouped query: participants whose coverage covers each comparison
+    day (coverage_start <= d < coverage_end).
+
+    PostgreSQL's exclusion constraint forbids overlapping coverage per person and scheme, so a participant is
+    covered by at most one enrollment on a day and COUNT(…) equals COUNT(DISTINCT participant): the covering index
+    enrollment_unit_scheme_coverage then answers alone. SQLite has no such constraint and keeps the DISTINCT count.
+    """
+    jobs = [j for j in jobs if j.campaign.is_stock and (j.units is None or j.units)]
+    if not jobs:
+        return {}
+    n = _names()
+    counted = "1" if connection.vendor == "postgresql" else "e.participant_id"
+    distinct = "" if connection.vendor == "postgresql" else "DISTINCT "
+    names = ("campaign_id", "province_id", "unit_id", *(f"d{i}" for i in range(5)), "lo", "hi")
+    rows = []
+    for j in jobs:
+        dates = [_stock_dates(j.campaign, j.day)[name] for name in STOCK_ALL]
+        for unit in [None] if j.units is None else sorted(j.units):
+            rows.append((j.campaign.pk, j.campaign.province_id, unit, *map(_d, dates), _d(min(dates)), _d(max(dates))))
+    full_rows = [r for r in rows if r[2] is None]
+    partial_rows = [r for r in rows if r[2] is not None]
+    counts = ", ".join(
+        f"COUNT({distinct}CASE WHEN e.coverage_start <= p.d{i} AND e.coverage_end > p.d{i} THEN {counted} END)"
+        for i in range(5)
+    )
+    out = {}
+    for subset, join in (
+        (
+            full_rows,
+            f"INNER JOIN {n['district']} d ON d.id = e.unit_id INNER JOIN {{p}} p ON p.province_id = d.province_id",
+        ),
+        (partial_rows, "INNER JOIN {p} p ON p.unit_id = e.unit_id"),
+    ):
+        if not subset:
+            continue
+        p, params = _values(subset, names)
+        for campaign_id, unit_id, scheme, *values in _sql(
+            f"SELECT p.campaign_id, e.unit_id, e.scheme, {counts} FROM {n['enrollment']} e "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"{join.format(p=p)} WHERE e.coverage_start <= p.hi AND e.coverage_end > p.lo "
+            f"GROUP BY p.campaign_id, e.unit_id, e.scheme",
+            params,
+        ):
+            out[(campaign_id, unit_id, scheme)] = dict(zip(STOCK_ALL, values, strict=True))
+    return out
+
+
+def _campaign_units(campaigns: list[Campaign]) -> dict[int, set[int]]:
+    """`campaign_unit_ids` of many campaigns with two queries."""
+    provinces = {c.province_id for c in campaigns}
+    units = list(
+        District.objects.filter(province_id__in=provinces).values_list("pk", "province_id", "valid_from", "ceased_on")
+    )
+    out: dict[int, set[int]] = {}
+    for c in campaigns:
+        out[c.pk] = {
+            pk
+            for pk, province_id, valid_from, ceased_on in units
+            if province_id == c.province_id
+            and (valid_from is None or valid_from <= c.end_date)
+            and (ceased_on is None or ceased_on > c.start_date)
+        }
+    for campaign_id, unit_id in Target.objects.filter(campaign_id__in=list(out), unit__isnull=False).values_list(
+        "campaign_id", "unit_id"
+    ):
+        out[campaign_id].add(unit_id)
+    return out
+
+
+def _figures_for_jobs(full: list[_Job], partial: list[_Job]) -> dict[int, list[FigureRow]]:
+    """The new total rows per campaign: every row of a full job; the marked units' rows and the province row of a
+    partial one (the province's counts move by what its marked units' counts moved; the other units' rows stay)."""
+    jobs = full + partial
+    growth = _growth_sums(full, partial)
+    stock = _stock_sums(jobs)
+    targets: dict[int, dict] = {j.campaign.pk: {} for j in jobs}
+    for campaign_id, unit_id, scheme, value in Target.objects.filter(campaign_id__in=list(targets)).values_list(
+        "campaign_id", "unit_id", "scheme", "value"
+    ):
+        targets[campaign_id][(unit_id, scheme)] = value
+    units = _campaign_units([j.campaign for j in jobs])
+    old: dict[tuple[int, int | None, str], dict] = {}
+    if partial:
+        which = Q(pk__in=[])
+        for j in partial:
+            which |= Q(campaign_id=j.campaign.pk) & (Q(unit_id__in=j.units) | Q(unit__isnull=True))
+        for row in AttainmentTotal.objects.filter(which).values(
+            "campaign_id", "unit_id", "scheme", *GROWTH_FIELDS, *STOCK_ALL
+        ):
+            old[(row["campaign_id"], row["unit_id"], row["scheme"])] = row
+
+    by_campaign_growth: dict[int, dict] = {}
+    for (c, u, s), v in growth.items():
+        by_campaign_growth.setdefault(c, {})[(u, s)] = v
+    by_campaign_stock: dict[int, dict] = {}
+    for (c, u, s), v in stock.items():
+        by_campaign_stock.setdefault(c, {})[(u, s)] = v
+
+    out: dict[int, list[FigureRow]] = {}
+    for j in full:
+        c = j.campaign
+        campaign_stock = by_campaign_stock.get(c.pk, {})
+        if c.is_stock:
+            # The province's stock: the sum of its units (see _stock_sums).
+            for (_unit, scheme), counts in list(campaign_stock.items()):
+                province = campaign_stock.setdefault((None, scheme), dict.fromkeys(STOCK_ALL, 0))
+                for name, value in counts.items():
+                    province[name] += value
+        out[c.pk] = _rows_build(c, j.day, units[c.pk], by_campaign_growth.get(c.pk, {}), targets[c.pk], campaign_stock)
+    for j in partial:
+        c = j.campaign
+        campaign_growth = by_campaign_growth.get(c.pk, {})
+        campaign_stock = by_campaign_stock.get(c.pk, {})
+        rows = [
+            r
+            for r in _rows_build(c, j.day, units[c.pk], campaign_growth, targets[c.pk], campaign_stock, j.units)
+            if r.unit_id is not None
+        ]
+        for scheme in Scheme.values:
+            # The province row: its previous counts, moved by what the marked units' counts moved.
+            before = old.get((c.pk, None, scheme), {})
+            row = FigureRow(unit_id=None, scheme=scheme)
+            fields = GROWTH_FIELDS + (STOCK_ALL if c.is_stock else ())
+            for name in fields:
+                source = campaign_stock if name in STOCK_ALL else campaign_growth
+                value = before.get(name) or 0
+                for unit in j.units:
+                    value -= (old.get((c.pk, unit, scheme)) or {}).get(name) or 0
+                    value += (source.get((unit, scheme)) or {}).get(name, 0)
+                setattr(row, name, value)
+            _province_target(row, targets[c.pk])
+            rows.append(_derive(row, c, j.day))
+        out[c.pk] = rows
+    return out
+
+
+def _insert_totals(jobs: list[_Job], rows: dict[int, list[FigureRow]], run, computed_at) -> int:
+    by_id = {j.campaign.pk: j for j in jobs}
     objs = [
-        AttainmentTotal(campaign=campaign, as_of=as_of, computed_at=computed_at, run=run, **row.model_fields())
-        for row in rows
+        AttainmentTotal(
+            campaign_id=campaign_id,
+            as_of=by_id[campaign_id].day,
+            computed_at=computed_at,
+            run=run,
+            **row.model_fields(),
+        )
+        for campaign_id, campaign_rows in rows.items()
+        for row in campaign_rows
     ]
-    AttainmentTotal.objects.bulk_create(objs, batch_size=500)
+    AttainmentTotal.objects.bulk_create(objs, batch_size=1000)
     return len(objs)
 
 
-def _rank_in_database(campaign: Campaign) -> None:
-    """RANK() OVER (PARTITION BY scheme ORDER BY …) across the campaign's unit rows, written back by one UPDATE …
-    FROM (PostgreSQL, and SQLite since 3.33); a unit without attained % has no rank by it."""
+def _rank_in_database(campaign_ids: list[int]) -> None:
+    """RANK() OVER (PARTITION BY campaign, scheme ORDER BY …) across the campaigns' unit rows, written back by one
+    UPDATE … FROM (PostgreSQL, and SQLite since 3.33); a unit without attained % has no rank by it."""
+    if not campaign_ids:
+        return
     table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET rank_enrolled = r.r_enrolled, rank_attained = r.r_attained FROM ("  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-            f"SELECT id, RANK() OVER (PARTITION BY scheme ORDER BY achieved DESC) AS r_enrolled, "
-            f"CASE WHEN attained_pct IS NULL THEN NULL "
-            f"ELSE RANK() OVER (PARTITION BY scheme ORDER BY attained_pct DESC NULLS LAST) END AS r_attained "
-            f"FROM {table} WHERE campaign_id = %s AND unit_id IS NOT NULL) r WHERE {table}.id = r.id",
-            [campaign.pk],
-        )
+    _execute(
+        f"UPDATE {table} SET rank_enrolled = r.r_enrolled, rank_attained = r.r_attained FROM ("  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"SELECT id, RANK() OVER (PARTITION BY campaign_id, scheme ORDER BY achieved DESC) AS r_enrolled, "
+        f"CASE WHEN attained_pct IS NULL THEN NULL "
+        f"ELSE RANK() OVER (PARTITION BY campaign_id, scheme ORDER BY attained_pct DESC NULLS LAST) END AS r_attained "
+        f"FROM {table} WHERE campaign_id IN ({', '.join(['%s'] * len(campaign_ids))}) AND unit_id IS NOT NULL) r "
+        f"WHERE {table}.id = r.id",
+        list(campaign_ids),
+    )
 
 
 def _progress_key(run_id: int) -> str:
@@ -468,10 +720,12 @@ def snapshot_rebuild(
 ) -> RecomputeRun:
     """Recomputes the snapshot of `campaigns` (all when None): a full run, or with `unit_ids` ({campaign id: unit
     ids}) an incremental one that rewrites only those units' rows, the province row and the ranks; `since`
-    ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on.
+    ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on. A campaign
+    whose snapshot is for another date than this run's is rebuilt whole.
 
-    Everything happens in one transaction: a failure anywhere leaves the previous snapshot as it was. The run row
-    is committed before and after, so that it records the failure too.
+    All campaigns together, with a fixed number of statements (see above), in one transaction: a failure anywhere
+    leaves the previous snapshot as it was. The run row is committed before and after, so that it records the
+    failure too.
     """
     if campaigns is None:
         campaigns = Campaign.objects.all()
@@ -485,7 +739,7 @@ def snapshot_rebuild(
     run.status = RecomputeRun.Status.RUNNING
     run.started_at = timezone.now()
     run.as_of = as_of
-    run.steps_total = 2 * len(campaigns) + 1
+    run.steps_total = 4
     run.steps_done = 0
     run.error = ""
     run.save(update_fields=["status", "started_at", "as_of", "steps_total", "steps_done", "error"])
@@ -493,51 +747,59 @@ def snapshot_rebuild(
     totals = dailies = 0
     try:
         with transaction.atomic():
-            _lock(c.pk for c in campaigns)
+            ids = [c.pk for c in campaigns]
+            _lock(ids)
             computed_at = timezone.now()
-            step = 0
+            previous = {}
+            if unit_ids is not None and ids:
+                previous = dict(
+                    AttainmentTotal.objects.filter(campaign_id__in=ids, unit__isnull=True).values_list(
+                        "campaign_id", "as_of"
+                    )
+                )
+            full: list[_Job] = []
+            partial: list[_Job] = []
             for campaign in campaigns:
                 day = as_of or default_as_of(campaign)
-                units = None if unit_ids is None else unit_ids.get(campaign.pk, set())
-                previous = AttainmentTotal.objects.filter(campaign=campaign).values_list("as_of", flat=True).first()
-                if units is not None and previous != day:
-                    # The other units' rows are for another date: rebuild the whole campaign instead.
-                    units = None
-                old_totals = AttainmentTotal.objects.filter(campaign=campaign)
-                old_daily = AttainmentDaily.objects.filter(campaign=campaign)
-                first_day = None if units is None or since is None else since.get(campaign.pk)
-                if units is not None:
-                    old_totals = old_totals.filter(Q(unit_id__in=units) | Q(unit__isnull=True))
-                    old_daily = old_daily.filter(unit_id__in=units)
-                if first_day is not None:
-                    old_daily = old_daily.filter(day__gte=first_day)
-                old_daily.delete()
-                dailies += _insert_daily(campaign, day, units, first_day)
-                # A full run has just written every daily row of the campaign: its totals are their sums (one
-                # scan of the enrollments, not two); an incremental one counts the province live.
-                growth_rows = _growth_from_daily(campaign) if units is None else None
-                rows = figures_compute(campaign, day, unit_ids=units, growth_rows=growth_rows)
-                step += 1
-                _report_progress(run, step, run.steps_total, on_progress)
-
-                old_totals.delete()
-                totals += _insert_totals(campaign, day, rows, run, computed_at)
-                _rank_in_database(campaign)
-                if units is None:
-                    PendingRefresh.objects.filter(campaign=campaign, marked_at__lte=run.started_at).delete()
+                if unit_ids is not None and previous.get(campaign.pk) == day:
+                    units = set(unit_ids.get(campaign.pk, set()))
+                    partial.append(_Job(campaign, day, units, (since or {}).get(campaign.pk)))
                 else:
-                    PendingRefresh.objects.filter(
-                        campaign=campaign, unit_id__in=units, marked_at__lte=run.started_at
-                    ).delete()
-                step += 1
-                _report_progress(run, step, run.steps_total, on_progress)
-            snapshot_written.send(
-                sender=RecomputeRun,
-                campaign_ids=[c.pk for c in campaigns],
-                unit_ids=unit_ids,
-                since=since,
-                as_of=as_of,
-            )
+                    # A full run, or the other units' rows are for another date: rebuild the whole campaign.
+                    full.append(_Job(campaign, day))
+            dailies = _daily_rewrite(full, partial)
+            _report_progress(run, 1, run.steps_total, on_progress)
+            rows = _figures_for_jobs(full, partial)
+            _report_progress(run, 2, run.steps_total, on_progress)
+
+            old = AttainmentTotal.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
+            pending = PendingRefresh.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
+            for j in partial:
+                old |= AttainmentTotal.objects.filter(
+                    Q(campaign_id=j.campaign.pk) & (Q(unit_id__in=j.units) | Q(unit__isnull=True))
+                )
+                pending |= PendingRefresh.objects.filter(campaign_id=j.campaign.pk, unit_id__in=j.units)
+            old.delete()
+            totals = _insert_totals(full + partial, rows, run, computed_at)
+            _rank_in_database(ids)
+            pending.filter(marked_at__lte=run.started_at).delete()
+            _report_progress(run, 3, run.steps_total, on_progress)
+            if full:
+                snapshot_written.send(
+                    sender=RecomputeRun,
+                    campaign_ids=[j.campaign.pk for j in full],
+                    unit_ids=None,
+                    since=None,
+                    as_of=as_of,
+                )
+            if partial:
+                snapshot_written.send(
+                    sender=RecomputeRun,
+                    campaign_ids=[j.campaign.pk for j in partial],
+                    unit_ids={j.campaign.pk: set(j.units) for j in partial},
+                    since={j.campaign.pk: j.since for j in partial},
+                    as_of=as_of,
+                )
     except Exception as exc:
         run.status = RecomputeRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -622,3 +884,32 @@ def pending_units_since(campaign_id: int) -> tuple[set[int], datetime.date | Non
     marks = list(PendingRefresh.objects.filter(campaign_id=campaign_id).values_list("unit_id", "since"))
     days = [since for _unit, since in marks]
     return {unit for unit, _since in marks}, (None if not days or None in days else min(days))
+
+
+def pending_all() -> tuple[dict[int, set[int]], dict[int, datetime.date | None]]:
+    """Every pending mark, read in one query: ({campaign id: unit ids}, {campaign id: earliest day to rewrite from,
+    None for the whole series})."""
+    units: dict[int, set[int]] = {}
+    since: dict[int, datetime.date | None] = {}
+    for campaign_id, unit_id, day in PendingRefresh.objects.values_list("campaign_id", "unit_id", "since"):
+        if campaign_id not in units:
+            units[campaign_id], since[campaign_id] = set(), day
+        units[campaign_id].add(unit_id)
+        if day is None or since[campaign_id] is None:
+            since[campaign_id] = None
+        else:
+            since[campaign_id] = min(since[campaign_id], day)
+    return units, since
+
+
+def pending_refresh(units=None, since=None) -> RecomputeRun | None:
+    """The incremental refresh of every pending mark (or of `units`/`since` as `pending_all` returns them), all
+    campaigns in one run; None when nothing is pending."""
+    if units is None:
+        units, since = pending_all()
+    if not units:
+        return None
+    campaigns = list(Campaign.objects.filter(pk__in=list(units)))
+    if not campaigns:
+        return None
+    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since)

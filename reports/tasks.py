@@ -28,8 +28,12 @@ def debounce_seconds() -> int:
     return getattr(settings, "REPORTS_REFRESH_DEBOUNCE_SECONDS", 60)
 
 
-def _debounce_key(campaign_id: int) -> str:
-    return f"reports:refresh-debounce:{campaign_id}"
+# One key for every campaign: a refresh takes every pending mark, so one queued refresh is enough.
+DEBOUNCE_KEY = "reports:refresh-debounce"
+
+
+def _debounce_key(campaign_id: int | None = None) -> str:
+    return DEBOUNCE_KEY
 
 
 def _progress_callback(task):
@@ -86,18 +90,21 @@ def recompute_campaign(self, campaign_id: int, run_id: int | None = None, as_of:
     retry_backoff=True,
     max_retries=3,
 )
-def refresh_pending(campaign_id: int) -> dict:
-    """The debounced incremental update: rewrites only the units marked pending for this campaign."""
+def refresh_pending(campaign_id: int | None = None) -> dict:
+    """The debounced incremental update: one run over every pending mark of every campaign, rewriting only the
+    marked units' rows, the province rows and the ranks of the campaigns concerned.
+
+    `campaign_id` is accepted for tasks queued before refreshes were batched; the run takes every mark anyway.
+    """
     try:
-        cache.delete(_debounce_key(campaign_id))
+        cache.delete(DEBOUNCE_KEY)
     except Exception:
-        logger.warning("could not clear the debounce key of campaign %s", campaign_id, exc_info=True)
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    units, since = engine.pending_units_since(campaign_id)
-    if campaign is None or not units:
+        logger.warning("could not clear the refresh debounce key", exc_info=True)
+    units, since = engine.pending_all()
+    run = engine.pending_refresh(units, since)
+    if run is None:
         return {"units": 0}
-    run = engine.snapshot_rebuild(campaigns=[campaign], unit_ids={campaign.pk: units}, since={campaign.pk: since})
-    return {"run_id": run.pk, "units": len(units)}
+    return {"run_id": run.pk, "units": sum(map(len, units.values())), "campaigns": len(units)}
 
 
 def enqueue(task, *args, **options) -> bool:
@@ -114,24 +121,22 @@ def enqueue(task, *args, **options) -> bool:
 
 
 def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[int]]:
-    """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh per campaign."""
+    """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh for all."""
     touched = engine.campaigns_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched
     # Coverage-only changes (no entry day) rewrite the units' whole daily series.
     engine.pending_mark(touched, since=min(days) if days else None)
-    for campaign_id in touched:
-        key = _debounce_key(campaign_id)
+    try:
+        if not cache.add(DEBOUNCE_KEY, 1, debounce_seconds()):
+            return touched  # a refresh is already queued and will pick these marks up
+    except Exception:
+        logger.warning("cache unavailable; enqueueing the attainment refresh without debounce")
+    if not enqueue(refresh_pending, countdown=debounce_seconds()):
         try:
-            if not cache.add(key, 1, debounce_seconds()):
-                continue  # a refresh is already queued and will pick these units up
+            cache.delete(DEBOUNCE_KEY)
         except Exception:
-            logger.warning("cache unavailable; enqueueing the refresh of campaign %s without debounce", campaign_id)
-        if not enqueue(refresh_pending, campaign_id, countdown=debounce_seconds()):
-            try:
-                cache.delete(key)
-            except Exception:
-                logger.debug("cache unavailable", exc_info=True)
+            logger.debug("cache unavailable", exc_info=True)
     return touched
 
 
