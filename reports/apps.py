@@ -8,6 +8,9 @@ class ReportsConfig(AppConfig):
 
     def ready(self):
         from participants.signals import enrollments_changed
+        from reports.breakdowns import on_snapshot_written
+        from reports.signals import snapshot_written
         from reports.tasks import on_enrollments_changed
 
         enrollments_changed.connect(on_enrollments_changed, dispatch_uid="reports.refresh_on_enrollment_change")
+        snapshot_written.connect(on_snapshot_written, dispatch_uid="reports.breakdowns_follow_the_snapshot")

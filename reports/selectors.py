@@ -6,19 +6,99 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Case, CharField, Count, F, IntegerField, Max, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from districts.scoping import scope_of, scope_queryset, visible_campaigns, visible_enrollments
+from districts.scoping import ROLES, scope_of, scope_queryset, visible_campaigns, visible_enrollments
 from participants.models import EnrollmentKind, Scheme
-from reports import engine
+from reports import breakdowns, engine
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
 
 # A snapshot older than this is flagged even without pending changes: the nightly run did not happen.
 STALE_AFTER = datetime.timedelta(hours=26)
 AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
 AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
+
+
+def preload_access(user) -> None:
+    """The user's role and scope (with its province and unit) in one query instead of three, filled into the caches
+    that districts.scoping reads (role_of's `_role_cache`, the `scope` relation): a dashboard has a budget of 8."""
+    from django.contrib.auth.models import Group, User
+
+    if not user.is_authenticated or user.is_superuser or "_role_cache" in user.__dict__:
+        return
+    flags = {
+        f"in_{role}": Exists(Group.objects.filter(user=OuterRef("pk"), name=role)) for role in reversed(ROLES)
+    }  # admin, manager, staff: the strongest first, as role_of decides
+    loaded = User.objects.select_related("scope__province", "scope__unit").annotate(**flags).filter(pk=user.pk).first()
+    if loaded is None:
+        return
+    role = next((r for r in reversed(ROLES) if getattr(loaded, f"in_{r}")), None)
+    user.__dict__["_role_cache"] = (user.pk, role)
+    if "scope" in loaded._state.fields_cache:
+        user._state.fields_cache["scope"] = loaded._state.fields_cache["scope"]
+
+
+def dashboard_campaign(user, slug: str):
+    """The campaign (with its province) if the user may see it, with what the freshness line needs in the same
+    query: the latest pending refresh (of the user's unit, for a user tied to one) and the latest run's outcome."""
+    unit_id = user_unit_id(user)
+    pending = PendingRefresh.objects.filter(campaign=OuterRef("pk"))
+    if unit_id:
+        pending = pending.filter(unit_id=unit_id)
+    last_run = RecomputeRun.objects.filter(Q(campaign=OuterRef("pk")) | Q(campaign__isnull=True)).order_by("-pk")
+    return (
+        visible_campaigns(user)
+        .select_related("province")
+        .annotate(
+            pending_since=Subquery(pending.order_by("-marked_at").values("marked_at")[:1]),
+            last_run_status=Subquery(last_run.values("status")[:1]),
+            last_run_finished_at=Subquery(last_run.values("finished_at")[:1]),
+        )
+        .filter(slug=slug)
+        .first()
+    )
+
+
+def freshness_from(campaign: Campaign, rows: list[AttainmentTotal]) -> Freshness:
+    """freshness() from what the dashboard has already read: its snapshot rows and the annotations of
+    dashboard_campaign (no query)."""
+    computed_at = max((r.computed_at for r in rows), default=None)
+    as_of = max((r.as_of for r in rows), default=None)
+    pending_since = campaign.pending_since
+    stale = computed_at is None or pending_since is not None
+    if computed_at is not None and campaign.end_date >= timezone.localdate() - datetime.timedelta(days=1):
+        stale = stale or timezone.now() - computed_at > STALE_AFTER
+    last_run = None
+    if campaign.last_run_status:
+        last_run = RecomputeRun(status=campaign.last_run_status, finished_at=campaign.last_run_finished_at)
+    return Freshness(computed_at, as_of, pending_since, stale, last_run)
+
+
+def breakdown_for_page(user, campaign: Campaign, as_of: datetime.date, *, unit=None) -> tuple[dict, bool]:
+    """The breakdown a page shows and whether it was counted live: the stored one (reports.breakdowns) when it is
+    for `as_of`, else the live count over the enrollments."""
+    stored = breakdowns.stored_breakdown(
+        campaign=campaign, as_of=as_of, unit_id=unit.pk if unit else None, user_unit_id=user_unit_id(user)
+    )
+    if stored is not None:
+        return stored, False
+    return breakdown(user, campaign, as_of, unit=unit), True
 
 
 def user_unit_id(user) -> int | None:

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -58,7 +59,7 @@ def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None
 
 
 def _breakdown_context(user, campaign, as_of, unit=None):
-    data = selectors.breakdown(user, campaign, as_of, unit=unit)
+    data, live = selectors.breakdown_for_page(user, campaign, as_of, unit=unit)
     age_labels = {
         "under_25": _("Under 25"),
         "25_34": _("25–34"),
@@ -80,7 +81,7 @@ def _breakdown_context(user, campaign, as_of, unit=None):
     chart = None
     if data["age"]:
         chart = charts.to_html(charts.breakdown_chart(groups=data["age"], labels=age_labels, title=_("By age band")))
-    return {"breakdown": sections, "breakdown_chart": chart}
+    return {"breakdown": sections, "breakdown_chart": chart, "breakdown_live": live}
 
 
 @login_required
@@ -100,22 +101,36 @@ def province_overview(request):
 @login_required
 @require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def campaign_dashboard(request, slug):
+    """A campaign's dashboard: 8 queries at most with the middleware's three (session, user, second factor) — the
+    user's role and scope, the campaign with its freshness, its snapshot rows, the daily series (window campaigns) and
+    the stored breakdown; tests/reports/test_dashboard_queries.py holds it there."""
+    selectors.preload_access(request.user)
     role = _role(request)
-    campaign = get_object_or_404(visible_campaigns(request.user).select_related("province"), slug=slug)
+    campaign = selectors.dashboard_campaign(request.user, slug)
+    if campaign is None:
+        raise Http404
     unit_id = selectors.user_unit_id(request.user)
-    fresh = selectors.freshness(campaign, unit_id=unit_id)
+    # Every snapshot row the user may see, once: the headline, the ranking, the bar charts and the freshness line.
+    all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
+    fresh = selectors.freshness_from(campaign, all_rows)
     as_of = fresh.as_of or engine.default_as_of(campaign)
+    headline = sorted(
+        (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
+    )
+    unit_rows = [r for r in all_rows if r.unit_id is not None]
 
-    unit_rows = selectors.unit_rows(request.user, campaign)
-    ranking_filter = RankingFilter(request.GET, queryset=unit_rows)
-    table = RankingTable(ranking_filter.qs, campaign=campaign, show_achieved=campaign.is_stock)
+    ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
+    filtered = any(request.GET.get(name) for name in ranking_filter.form.fields)
+    # The filter's own query only when the ranking is filtered; otherwise the rows already read.
+    table = RankingTable(
+        ranking_filter.qs if filtered else unit_rows, campaign=campaign, show_achieved=campaign.is_stock
+    )
     RequestConfig(request, paginate={"per_page": 100}).configure(table)
     export_format = request.GET.get("_export")
     if TableExport.is_valid_format(export_format):
         exporter = TableExport(export_format, table)
         return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
 
-    headline = selectors.headline_rows(request.user, [campaign]).get(campaign.pk, [])
     labels = _scheme_labels()
     cumulative = None
     if not campaign.is_stock:
@@ -130,13 +145,12 @@ def campaign_dashboard(request, slug):
             )
         )
     bar_charts = []
-    all_rows = list(unit_rows)
-    if len({r.unit_id for r in all_rows}) > 1:
+    if len({r.unit_id for r in unit_rows}) > 1:
         for scheme in Scheme.values:
-            rows = [r for r in all_rows if r.scheme == scheme]
+            rows = [r for r in unit_rows if r.scheme == scheme]
             if rows:
                 bar_charts.append(charts.to_html(charts.attainment_bar_chart(rows=rows, scheme_label=labels[scheme])))
-    own_unit = next((r.unit for r in all_rows if r.unit_id == unit_id), None) if unit_id else None
+    own_unit = next((r.unit for r in unit_rows if r.unit_id == unit_id), None) if unit_id else None
     context = {
         "campaign": campaign,
         "headline": headline,
