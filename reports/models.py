@@ -189,8 +189,15 @@ class AttainmentDaily(models.Model):
         # maintain for each of the half million rows a full run writes.
         db_index=False,
     )
+    # No index of its own either: every read is by campaign (and unit), which the unique constraint serves; a full
+    # run writes this table fresh and builds that one index once, after the rows (see engine._daily_swap).
     unit = models.ForeignKey(
-        District, on_delete=models.CASCADE, related_name="+", verbose_name=_("unit"), db_constraint=False
+        District,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("unit"),
+        db_constraint=False,
+        db_index=False,
     )
     scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
     day = models.DateField(_("day"))
