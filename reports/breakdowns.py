@@ -36,61 +36,73 @@ Dimension = AttainmentBreakdown.Dimension
 # (lower bound inclusive, upper bound exclusive, label), as in reports.selectors.AGE_BANDS.
 AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
 AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
+AGE_YEARS = (25, 35, 45, 55)
 SUMMED = (Dimension.AGE, Dimension.GENDER, Dimension.OCCUPATION, Dimension.KIND)
 
 
-def _age_case(reference: datetime.date) -> tuple[str, list]:
-    """CASE … END of the age band at `reference` (age ≥ low ⇔ born on or before `reference` minus low years)."""
-    whens, params = [], []
-    for low, high, label in AGE_BANDS:
-        conditions = []
-        if low is not None:
-            conditions.append("p.date_of_birth <= %s")
-            params.append(connection.ops.adapt_datefield_value(engine.same_day_years_ago(reference, low)))
-        if high is not None:
-            conditions.append("p.date_of_birth > %s")
-            params.append(connection.ops.adapt_datefield_value(engine.same_day_years_ago(reference, high)))
-        whens.append(f"WHEN {' AND '.join(conditions)} THEN %s")
-        params.append(label)
-    params.append("unknown")
-    return f"CASE {' '.join(whens)} ELSE %s END", params
+def _values(rows: list[tuple]) -> tuple[str, list]:
+    """VALUES (%s, …), (…) of these rows, and their parameters."""
+    row_sql = f"({', '.join(['%s'] * len(rows[0]))})"
+    return ", ".join([row_sql] * len(rows)), [value for row in rows for value in row]
 
 
-def _insert(campaign: Campaign, as_of: datetime.date, unit_ids: list[int] | None) -> int:
-    """One INSERT … SELECT of the campaign's rows (of these units only, when given); returns the rows written."""
+def _insert(jobs: list[tuple[Campaign, datetime.date]], touched: list[tuple[int, int]] | None = None) -> int:
+    """One INSERT … SELECT for all these (campaign, as-of date) jobs — every unit, or only the (campaign id, unit id)
+    pairs in `touched` — with the age bands' birth-date bounds of each campaign as parameters. Returns the rows
+    written."""
     qn = connection.ops.quote_name
     adapt = connection.ops.adapt_datefield_value
-    age_sql, age_params = _age_case(campaign.start_date)
-    params = [
-        *age_params,
-        campaign.province_id,
-        adapt(campaign.start_date),
-        adapt(min(as_of, campaign.end_date)),
-        *engine.GROWTH_KINDS,
+    bounds = [
+        adapt(engine.same_day_years_ago(campaign.start_date, years)) for campaign, _day in jobs for years in AGE_YEARS
     ]
-    unit_filter = ""
-    if unit_ids is not None:
-        unit_filter = f" AND e.unit_id IN ({', '.join(['%s'] * len(unit_ids))})"
-        params += unit_ids
-    grouped = (
-        f"SELECT e.unit_id AS unit_id, e.scheme AS scheme, e.kind AS kind, {age_sql} AS age, "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-        f"p.gender AS gender, p.occupation AS occupation, COUNT(*) AS n "
-        f"FROM {qn(Enrollment._meta.db_table)} e "
-        f"INNER JOIN {qn(District._meta.db_table)} d ON d.id = e.unit_id "
-        f"INNER JOIN {qn(Participant._meta.db_table)} p ON p.id = e.participant_id "
-        f"WHERE d.province_id = %s AND e.enrolled_on >= %s AND e.enrolled_on <= %s AND e.kind IN (%s, %s)"
-        f"{unit_filter} GROUP BY 1, 2, 3, 4, 5, 6"
+    params_rows = []
+    for i, (campaign, day) in enumerate(jobs):
+        params_rows.append(
+            (
+                campaign.pk,
+                campaign.province_id,
+                adapt(campaign.start_date),
+                adapt(min(day, campaign.end_date)),
+                adapt(day),
+                *bounds[i * len(AGE_YEARS) : (i + 1) * len(AGE_YEARS)],
+            )
+        )
+    jobs_sql, params = _values(params_rows)
+    cte = f"j (campaign_id, province_id, first_day, last_day, as_of, {', '.join(f'b{y}' for y in AGE_YEARS)}) AS (VALUES {jobs_sql})"
+    touched_join = ""
+    if touched is not None:
+        touched_sql, touched_params = _values(touched)
+        cte += f", t (campaign_id, unit_id) AS (VALUES {touched_sql})"
+        params += touched_params
+        touched_join = " INNER JOIN t ON t.campaign_id = j.campaign_id AND t.unit_id = e.unit_id"
+    # Age at the campaign's start >= low  <=>  born on or before the start minus low years (bK: that bound).
+    age = (
+        "CASE WHEN p.date_of_birth > j.b25 THEN %s WHEN p.date_of_birth > j.b35 THEN %s "
+        "WHEN p.date_of_birth > j.b45 THEN %s WHEN p.date_of_birth > j.b55 THEN %s "
+        "WHEN p.date_of_birth <= j.b55 THEN %s ELSE %s END"
     )
+    params += [label for _low, _high, label in AGE_BANDS] + ["unknown"]
+    grouped = (
+        f"SELECT j.campaign_id AS campaign_id, j.as_of AS as_of, e.unit_id AS unit_id, e.scheme AS scheme, "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"e.kind AS kind, {age} AS age, p.gender AS gender, p.occupation AS occupation, COUNT(*) AS n "
+        f"FROM j INNER JOIN {qn(District._meta.db_table)} d ON d.province_id = j.province_id "
+        f"INNER JOIN {qn(Enrollment._meta.db_table)} e ON e.unit_id = d.id "
+        f"AND e.enrolled_on >= j.first_day AND e.enrolled_on <= j.last_day{touched_join} "
+        f"INNER JOIN {qn(Participant._meta.db_table)} p ON p.id = e.participant_id "
+        f"WHERE e.kind IN (%s, %s) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    )
+    params += list(engine.GROWTH_KINDS)
     selects = []
     for dimension in SUMMED:
-        column = {Dimension.AGE: "age"}.get(dimension, str(dimension))
+        column = str(dimension)
         selects.append(
-            f"SELECT %s, unit_id, scheme, %s, {column}, SUM(n), %s FROM g GROUP BY unit_id, scheme, {column}"  # noqa: S608 # nosec B608 - a fixed column name of the CTE; every value is a %s parameter
+            f"SELECT campaign_id, unit_id, scheme, %s, {column}, SUM(n), as_of FROM g "  # noqa: S608 # nosec B608 - a fixed column name of the CTE; every value is a %s parameter
+            f"GROUP BY campaign_id, as_of, unit_id, scheme, {column}"
         )
-        params += [campaign.pk, str(dimension), adapt(as_of)]
+        params.append(column)
     table = qn(AttainmentBreakdown._meta.db_table)
     sql = (
-        f"WITH g AS ({grouped}) "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"WITH {cte}, g AS ({grouped}) "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
         f"INSERT INTO {table} (campaign_id, unit_id, scheme, dimension, bucket, {qn('count')}, as_of) "
         + " UNION ALL ".join(selects)
     )
@@ -102,7 +114,8 @@ def _insert(campaign: Campaign, as_of: datetime.date, unit_ids: list[int] | None
 def rebuild(campaign_ids: Iterable[int], unit_ids: dict[int, set[int]] | None = None) -> int:
     """Rewrites the stored breakdowns of these campaigns as of their snapshot's date: every unit, or with
     `unit_ids` ({campaign id: unit ids}) only those units, unless the campaign's stored rows are for another date
-    (or missing), which rebuilds the whole campaign. Run inside the engine's transaction. Returns the rows written."""
+    (or missing), which rebuilds the whole campaign. Run inside the engine's transaction; a fixed handful of
+    statements whatever the number of campaigns. Returns the rows written."""
     campaign_ids = sorted(set(campaign_ids))
     if not campaign_ids:
         return 0
@@ -118,24 +131,30 @@ def rebuild(campaign_ids: Iterable[int], unit_ids: dict[int, set[int]] | None = 
             "campaign_id", "as_of"
         )
     )
-    written = 0
+    full, partial, touched = [], [], []
     for campaign in Campaign.objects.filter(pk__in=campaign_ids).order_by("pk"):
         day = days.get(campaign.pk)
-        stored = AttainmentBreakdown.objects.filter(campaign=campaign)
         units = None if unit_ids is None else sorted(unit_ids.get(campaign.pk, ()))
         if day is None or built.get(campaign.pk) != day:
             units = None  # nothing (complete) stored for this date: the whole campaign
-        if units is not None:
-            if not units:
-                continue
-            stored.filter(unit_id__in=units).delete()
-        else:
-            stored.delete()
-        if day is None:
-            continue  # no snapshot: nothing to derive
-        written += _insert(campaign, day, units)
         if units is None:
-            AttainmentBreakdown.objects.create(campaign=campaign, dimension=Dimension.BUILT, count=0, as_of=day)
+            full.append((campaign, day))
+        elif units:
+            partial.append((campaign, day))
+            touched += [(campaign.pk, u) for u in units]
+    stale = Q(campaign_id__in=[c.pk for c, _day in full])
+    for campaign, _day in partial:
+        stale |= Q(campaign_id=campaign.pk, unit_id__in=[u for c, u in touched if c == campaign.pk])
+    AttainmentBreakdown.objects.filter(stale).delete()
+    full = [(c, day) for c, day in full if day is not None]  # no snapshot: nothing to derive
+    written = 0
+    if full:
+        written += _insert(full)
+        AttainmentBreakdown.objects.bulk_create(
+            AttainmentBreakdown(campaign=c, dimension=Dimension.BUILT, count=0, as_of=day) for c, day in full
+        )
+    if partial:
+        written += _insert(partial, touched)
     logger.info(
         "breakdowns: %s rows for %s campaigns in %.3f s", written, len(campaign_ids), time.monotonic() - started
     )

@@ -298,11 +298,15 @@ def kind_counts(user, campaign: Campaign, as_of: datetime.date) -> dict:
 def attainment_for_campaign(*, user, campaign: Campaign, as_of: datetime.date | None = None) -> dict:
     """The figures the API serves: from the snapshot when it is for this date, else computed live (not stored)."""
     unit_id = user_unit_id(user)
-    snapshot_day = AttainmentTotal.objects.filter(campaign=campaign).values_list("as_of", flat=True).first()
+    # The snapshot rows the user may see, read first: their date is the snapshot's (one query less than asking).
+    rows = list(scoped_totals(user, [campaign]).select_related("unit").order_by("scheme", "unit__code"))
+    if rows:
+        snapshot_day = rows[0].as_of
+    else:
+        snapshot_day = AttainmentTotal.objects.filter(campaign=campaign).values_list("as_of", flat=True).first()
     if as_of is None:
         as_of = snapshot_day or engine.default_as_of(campaign)
     if snapshot_day == as_of:
-        rows = list(scoped_totals(user, [campaign]).select_related("unit").order_by("scheme", "unit__code"))
         computed_at = max((r.computed_at for r in rows), default=None)
     else:
         live = engine.figures_compute(campaign, as_of)

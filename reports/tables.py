@@ -111,7 +111,7 @@ class RankingTable(tables.Table):
 
     # Fast HTML --------------------------------------------------------------------------------------------------
     # django-tables2 renders each cell through its template machinery (signature inspection, context lookups):
-    # ~2 ms per row, 130 ms for a province's 60 rows, most of the dashboard's time. `as_html` writes the same markup
+    # ~2 ms per row, 130 ms for a province's 60 rows, most of the dashboard's time. `fast_html` writes the same markup
     # (bootstrap5-responsive) in plain Python for one page of rows; the sorting, filtering, pagination and exports
     # stay django-tables2's. tests/reports/test_dashboard_queries.py checks that both give the same cells.
     _INTEGERS = frozenset(
@@ -119,7 +119,7 @@ class RankingTable(tables.Table):
     )
     _DECIMALS = frozenset(("required_daily_pace", "current_daily_pace", "projected_at_end"))
 
-    def as_html(self):
+    def fast_html(self):
         """The table's markup, or None when it needs django-tables2's own template (several pages)."""
         if getattr(self, "page", None) is not None and self.paginator.num_pages > 1:
             return None
