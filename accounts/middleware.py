@@ -6,8 +6,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import JsonResponse
-from django.shortcuts import redirect
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, resolve_url
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django_otp import user_has_device
@@ -17,12 +17,21 @@ LAST_SEEN = "_last_seen"
 # Writing the session on every request would cost a database write per page; a minute of slack is harmless.
 LAST_SEEN_RESOLUTION = 60
 
+# Elements that poll the server on a timer (hx-trigger="every ..."); htmx names the element in the HX-Trigger header.
+# Their requests are not the user's activity: they must not keep an unattended session alive past its idle timeout.
+# tests/accounts/test_polling.py checks that every polling element of the templates is listed here.
+POLLING_ELEMENT_IDS = frozenset({"upload-status", "recompute-status"})
+
 # Pages a signed-in user can reach before the second factor: the sign-in itself and the two-factor pages.
 SECOND_FACTOR_EXEMPT = {"login", "logout", "set_language", "accounts:otp_verify", "accounts:otp_setup"}
 
 
 def is_api(request) -> bool:
     return request.path.startswith("/api/")
+
+
+def is_polling(request) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Trigger") in POLLING_ELEMENT_IDS
 
 
 def needs_second_factor(user) -> bool:
@@ -51,6 +60,9 @@ class SessionSecurityMiddleware:
                 if is_api(request):
                     return JsonResponse({"detail": ended}, status=401)
                 messages.info(request, ended)
+                if request.headers.get("HX-Request") == "true":
+                    # A fragment request: send the whole page to the sign-in, not the sign-in into the fragment.
+                    return HttpResponse(headers={"HX-Redirect": resolve_url(settings.LOGIN_URL)})
                 return redirect_to_login(request.get_full_path())
         elif SESSION_KEY in request.session:
             # The session names a user Django would not load (deactivated or deleted): end it for good, so that
@@ -69,7 +81,7 @@ class SessionSecurityMiddleware:
             return _("Your session has reached its maximum length. Please sign in again.")
         if last_seen is not None and now - last_seen > settings.SESSION_IDLE_SECONDS:
             return _("You were signed out after a period of inactivity. Please sign in again.")
-        if last_seen is None or now - last_seen >= LAST_SEEN_RESOLUTION:
+        if last_seen is None or (not is_polling(request) and now - last_seen >= LAST_SEEN_RESOLUTION):
             session[LAST_SEEN] = now
         return None
 
