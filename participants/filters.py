@@ -1,8 +1,16 @@
-"""Filters of the enrollment table; every choice list is limited to what the user may see."""
+"""Filters of the enrollment table; every choice list is limited to what the user may see.
+
+The "SI number or name" search never travels in an address: the filter form is POSTed, the term is kept in the
+session under a short random token, and the list's address (and so its sorting, paging and export links, which
+repeat the query string) carries only `s=<token>` with the other, non-personal filters.
+"""
+
+import secrets
 
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 
 from districts.scoping import scope_of, visible_communes, visible_provinces, visible_units
@@ -28,6 +36,40 @@ def _agents(request):
 
 def _recorders(request):
     return enrollment_recorders(user=request.user)
+
+
+SEARCH_PARAM = "s"
+SEARCHES_SESSION_KEY = "enrollment_searches"
+MAX_SEARCHES = 20
+
+
+def search_redirect(request):
+    """The answer to the POSTed filter form: the search term into the session, a redirect to an address without it."""
+    query = request.POST.copy()
+    for name in ("csrfmiddlewaretoken", "page", SEARCH_PARAM, "_export"):
+        query.pop(name, None)
+    term = (query.pop("q", None) or [""])[-1].strip()
+    if term:
+        token = secrets.token_urlsafe(6)
+        searches = {**request.session.get(SEARCHES_SESSION_KEY, {}), token: term}
+        request.session[SEARCHES_SESSION_KEY] = dict(list(searches.items())[-MAX_SEARCHES:])
+        query[SEARCH_PARAM] = token
+    for name in [name for name, values in query.lists() if not any(values)]:
+        del query[name]
+    return redirect(f"{request.path}?{query.urlencode()}" if query else request.path)
+
+
+def _with_search_term(data, request):
+    """`data` with the term its search token stands for in this session (an unknown token searches nothing)."""
+    token = data.get(SEARCH_PARAM) if data is not None else None
+    if not token or data.get("q") or request is None:
+        return data
+    term = request.session.get(SEARCHES_SESSION_KEY, {}).get(token)
+    if not term:
+        return data
+    data = data.copy()
+    data["q"] = term
+    return data
 
 
 class EnrollmentFilter(django_filters.FilterSet):
@@ -57,8 +99,8 @@ class EnrollmentFilter(django_filters.FilterSet):
         model = Enrollment
         fields = ()
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data=None, *args, request=None, **kwargs):
+        super().__init__(_with_search_term(data, request), *args, request=request, **kwargs)
         scope = scope_of(self.request.user) if self.request is not None else None
         if scope is not None and scope.unit_id:
             self.filters.pop("unit")  # one unit: nothing to choose

@@ -24,7 +24,7 @@ from django_tables2.export import ExportMixin
 
 from districts.scoping import ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF, role_of, scope_of, visible_communes, visible_units
 from participants import importing, selectors
-from participants.filters import EnrollmentFilter
+from participants.filters import EnrollmentFilter, search_redirect
 from participants.forms import EnrollmentForm, UploadForm
 from participants.models import Enrollment, EnrollmentUpload
 from participants.services import (
@@ -212,6 +212,10 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
             except ValueError:
                 del request.GET["per_page"]
         return super().dispatch(request, *args, **kwargs)
+    def post(self, request, *args, **kwargs):
+        # The filter form: its search term goes into the session, not into the address (participants.filters).
+        return search_redirect(request)
+
 
     def get_queryset(self):
         return selectors.enrollment_list(user=self.request.user)

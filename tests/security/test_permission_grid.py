@@ -68,7 +68,8 @@ GRID = {
     ),
     # Enrollments: staff and admins write, managers read; another unit's record is 404.
     "participants:enrollment_list": Door(
-        get="L 200 200 200 200 200", post="L 405 405 405 405 405", query={"_export": "csv"}
+        # POST is the filter form: the search term goes into the session and the answer redirects to the list.
+        get="L 200 200 200 200 200", post="L R R R R R", query={"_export": "csv"}
     ),
     "participants:enrollment_create": Door(get="L 200 200 403 200 200", post="L 200 200 403 200 200"),
     "participants:participant_lookup": Door(get="L 200 200 403 200 200", htmx=True, post="L 405 405 405 405 405"),
