@@ -4,7 +4,8 @@ the one the run computes, never a mix), the dashboard answers, and a final rerun
 A real `celery worker` (prefork, one child) on a private Redis and the test database, which holds a small national
 data set (generate_national: 20,000 enrollments, 126 campaigns). Each round sends reports.tasks.recompute_all for
 an as-of date other than the snapshot's, waits until the run has started, waits a random delay (0 to 1.2 times a
-whole run) and SIGKILLs the pool child running it; the worker's main process forks a new child for the next round.
+whole run) and SIGKILLs the pool child running it; the worker's main process marks the run failed and forks a new
+child for the next round.
 """
 
 import datetime
@@ -130,6 +131,11 @@ def test_killing_the_recompute_worker_never_leaves_half_a_snapshot(redis_server,
             outcome = "new" if state == reference[target] else "old"
             current = target if outcome == "new" else current
             assert browser.get(dashboard).status_code == 200
+            # The run's row does not stay "running": the worker's main process marks a lost run failed.
+            wait_until(lambda run=run: started(run) and run.is_finished, 30, 0.05, "the killed run to be closed")
+            assert run.status == (RecomputeRun.Status.FAILED if outcome == "old" else run.status), run.status
+            if run.status == RecomputeRun.Status.FAILED:
+                assert run.error and run.finished_at
             points.append(f"{delay:.2f}s/{done}of{total}:{outcome}")
             wait_until(lambda child=child: worker.pool_children() not in ([], [child]), 30, 0.05, "a new child")
 
