@@ -22,11 +22,12 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_targets, campaign_units
-from campaigns.services import targets_bulk_set
+from campaigns.selectors import campaign_targets, campaign_unit_condition
+from campaigns.services import targets_bulk_set, targets_locked
 from districts.models import District
 from participants.models import Scheme
 from participants.workbooks import UnsafeWorkbook, workbook_check
@@ -486,10 +487,15 @@ class UnitMatcher:
     def __init__(self, campaign: Campaign):
         self.campaign = campaign
         self.province = campaign.province
-        self.all_units = list(District.objects.filter(province_id=campaign.province_id).order_by("code"))
-        in_campaign = set(campaign_units(campaign).values_list("pk", flat=True))
-        self.candidates = [u for u in self.all_units if u.pk in in_campaign]
-        self.outside = [u for u in self.all_units if u.pk not in in_campaign]
+        # One query: every unit of the province, each flagged whether the campaign covers it (campaign_units).
+        self.all_units = list(
+            District.objects.filter(province_id=campaign.province_id)
+            .only("id", "province_id", "code", "name", "kind", "valid_from", "ceased_on")
+            .annotate(in_campaign=ExpressionWrapper(campaign_unit_condition(campaign), output_field=BooleanField()))
+            .order_by("code")
+        )
+        self.candidates = [u for u in self.all_units if u.in_campaign]
+        self.outside = [u for u in self.all_units if not u.in_campaign]
         self.by_code = {u.code: u for u in self.all_units}
         self.by_bare_code = {u.code.lstrip("0"): u for u in self.all_units}
         self.full = defaultdict(list)
@@ -635,8 +641,11 @@ def _id_header(table: Table, key: str) -> str:
     return _header(table, key)
 
 
-def build_preview(campaign: Campaign, table: Table) -> Preview:
-    """What importing `table` into `campaign` would do, row by row, and every problem by row and column."""
+def build_preview(campaign: Campaign, table: Table, *, existing: dict | None = None) -> Preview:
+    """What importing `table` into `campaign` would do, row by row, and every problem by row and column.
+
+    `existing` ({(unit id or None, scheme): value}) is the campaign's targets when the caller has read them already
+    (the import, under its lock); otherwise they are read here."""
     preview = Preview(campaign=campaign, ignored_headers=list(table.ignored_headers))
     missing = []
     if CODE not in table.headers and NAME not in table.headers:
@@ -655,7 +664,8 @@ def build_preview(campaign: Campaign, table: Table) -> Preview:
         return preview
 
     matcher = UnitMatcher(campaign)
-    existing = campaign_targets(campaign)
+    if existing is None:
+        existing = campaign_targets(campaign)
     labels = dict(Scheme.choices)
     seen: dict[object, int] = {}
     for raw in table.rows:
@@ -705,16 +715,22 @@ def change_reason_for(file_name: str) -> str:
     return f"import: {PurePath(file_name or '-').name}"[:100]
 
 
-def import_apply(*, campaign: Campaign, table: Table, user, file_name: str) -> Preview:
+def import_apply(*, campaign: Campaign, table: Table, user, file_name: str, campaign_locked: bool = False) -> Preview:
     """Imports `table` into `campaign`: validates it again inside the transaction and writes every change, or
-    raises ImportInvalid and writes nothing. Importing the same file twice changes nothing the second time."""
+    raises ImportInvalid and writes nothing. Importing the same file twice changes nothing the second time.
+
+    `campaign_locked`: the caller has selected the campaign FOR UPDATE in its own, still open, transaction."""
     with transaction.atomic():
         # One import at a time per campaign: the preview below must still be true when the rows are written.
-        Campaign.objects.select_for_update().filter(pk=campaign.pk).first()
-        preview = build_preview(campaign, table)
+        if not campaign_locked:
+            Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
+        # The targets are read once, locked, and serve both the preview's old values and the write.
+        locked = targets_locked(campaign=campaign)
+        preview = build_preview(campaign, table, existing={key: target.value for key, target in locked.items()})
         if not preview.is_valid:
             raise ImportInvalid(preview)
         targets_bulk_set(
+            existing=locked,
             campaign=campaign,
             values=[
                 (None if row.is_province else row.unit, change.scheme, change.new)

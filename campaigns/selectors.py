@@ -11,21 +11,33 @@ from districts.models import District
 from participants.models import Scheme
 
 
-def campaign_units(campaign: Campaign):
-    """The campaign's province's units that existed at some time during its window, plus any unit that already
-    has a target in it (so that a target set before a merge never disappears from the grid)."""
+def campaign_unit_condition(campaign: Campaign) -> Q:
+    """On District: the unit existed at some time during the campaign's window, or already has a target in it."""
     existed = (Q(valid_from__isnull=True) | Q(valid_from__lte=campaign.end_date)) & (
         Q(ceased_on__isnull=True) | Q(ceased_on__gt=campaign.start_date)
     )
-    targeted = Q(pk__in=Target.objects.filter(campaign=campaign, unit__isnull=False).values("unit_id"))
-    return District.objects.filter(province_id=campaign.province_id).filter(existed | targeted).order_by("code")
+    targeted = Q(pk__in=Target.objects.filter(campaign=campaign, unit__isnull=False).order_by().values("unit_id"))
+    return existed | targeted
+
+
+def campaign_units(campaign: Campaign):
+    """The campaign's province's units that existed at some time during its window, plus any unit that already
+    has a target in it (so that a target set before a merge never disappears from the grid)."""
+    return (
+        District.objects.filter(province_id=campaign.province_id)
+        .filter(campaign_unit_condition(campaign))
+        .order_by("code")
+    )
 
 
 def campaign_targets(campaign: Campaign) -> dict[tuple[int | None, str], int]:
     """{(unit id or None for the province, scheme): value} for every target of the campaign."""
     return {
         (unit_id, scheme): value
-        for unit_id, scheme, value in Target.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "value")
+        # No ordering: the model's default one would join the campaign and unit tables for nothing.
+        for unit_id, scheme, value in Target.objects.filter(campaign=campaign)
+        .order_by()
+        .values_list("unit_id", "scheme", "value")
     }
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils import translation
 
 from audit.models import AuditEvent
@@ -28,9 +29,50 @@ class Command(BaseCommand):
 
     def handle(self, *args, file, campaign, dry_run, user, language, **options):
         translation.activate(language)
-        campaign_obj = Campaign.objects.select_related("province").filter(slug=campaign).first()
+        if dry_run:
+            self._dry_run(file, campaign)
+            return
+        # The campaign is found and locked in the import's own transaction: one query instead of two.
+        with transaction.atomic():
+            campaign_obj = self._campaign(campaign, lock=True)
+            history_user, path, table = self._read(file, user)
+            try:
+                preview = importing.import_apply(
+                    campaign=campaign_obj, table=table, user=history_user, file_name=path.name, campaign_locked=True
+                )
+            except importing.ImportInvalid as exc:
+                self.stdout.write(importing.preview_as_text(exc.preview))
+                raise CommandError("The file has problems; nothing was saved.") from exc
+        # The command line leaves the same trail as the browser's import.
+        audit_record(
+            action=AuditEvent.Action.IMPORTED,
+            user=history_user,
+            obj=campaign_obj,
+            province=campaign_obj.province,
+            detail=f"import_targets {path.name}",
+        )
+        self.stdout.write(importing.preview_as_text(preview))
+        self.stdout.write(self.style.SUCCESS("Imported."))
+
+    def _campaign(self, slug, *, lock=False):
+        campaigns = Campaign.objects.select_related("province")
+        if lock:
+            campaigns = campaigns.select_for_update(of=("self",))
+        campaign_obj = campaigns.filter(slug=slug).first()
         if campaign_obj is None:
-            raise CommandError(f"No campaign has the slug {campaign!r}.")
+            raise CommandError(f"No campaign has the slug {slug!r}.")
+        return campaign_obj
+
+    def _dry_run(self, file, campaign):
+        campaign_obj = self._campaign(campaign)
+        _user, _path, table = self._read(file, None)
+        preview = importing.build_preview(campaign_obj, table)
+        self.stdout.write(importing.preview_as_text(preview))
+        if not preview.is_valid:
+            raise CommandError("The file has problems; nothing was saved.")
+        self.stdout.write(self.style.SUCCESS("Dry run: nothing was saved."))
+
+    def _read(self, file, user):
         history_user = None
         if user:
             history_user = get_user_model().objects.filter(username=user).first()
@@ -48,26 +90,4 @@ class Command(BaseCommand):
             table = importing.read_table(path.read_bytes(), path.name)
         except importing.FileRejected as exc:
             raise CommandError(f"{file}: {exc.message}") from exc
-
-        if dry_run:
-            preview = importing.build_preview(campaign_obj, table)
-            self.stdout.write(importing.preview_as_text(preview))
-            if not preview.is_valid:
-                raise CommandError("The file has problems; nothing was saved.")
-            self.stdout.write(self.style.SUCCESS("Dry run: nothing was saved."))
-            return
-        try:
-            preview = importing.import_apply(campaign=campaign_obj, table=table, user=history_user, file_name=path.name)
-        except importing.ImportInvalid as exc:
-            self.stdout.write(importing.preview_as_text(exc.preview))
-            raise CommandError("The file has problems; nothing was saved.") from exc
-        # The command line leaves the same trail as the browser's import.
-        audit_record(
-            action=AuditEvent.Action.IMPORTED,
-            user=history_user,
-            obj=campaign_obj,
-            province=campaign_obj.province,
-            detail=f"import_targets {path.name}",
-        )
-        self.stdout.write(importing.preview_as_text(preview))
-        self.stdout.write(self.style.SUCCESS("Imported."))
+        return history_user, path, table
