@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 ROLE_STAFF = "staff"
 ROLE_MANAGER = "manager"
@@ -19,19 +19,45 @@ def role_of(user) -> str | None:
     # One query per request's user object, not one per call: a page asks many times (navigation, scoping, views).
     # The cache lives on the object and keys on the primary key, so a reloaded user is asked afresh.
     cached = user.__dict__.get("_role_cache")
-    if cached is not None and cached[0] == user.pk:
-        return cached[1]
-    names = set(user.groups.values_list("name", flat=True))
-    role = next((r for r in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF) if r in names), None)
-    user.__dict__["_role_cache"] = (user.pk, role)
-    return role
+    if cached is None or cached[0] != user.pk:
+        access_load(user)
+        cached = user.__dict__["_role_cache"]
+    return cached[1]
 
 
 def scope_of(user):
     """The user's UserScope row, or None (superusers have none and see everything)."""
     if not user.is_authenticated:
         return None
+    if not user.is_superuser and "scope" not in user._state.fields_cache and "_role_cache" not in user.__dict__:
+        access_load(user)
     return getattr(user, "scope", None)
+
+
+def access_load(user) -> None:
+    """Reads the user's role and scope (with its province and unit) in one query, into the caches role_of and
+    scope_of read (`_role_cache` and Django's cache of the `scope` relation): every request asks both, and a
+    view's query budget counts them."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    flags = {f"in_{role}": Exists(Group.objects.filter(user=OuterRef("pk"), name=role)) for role in ROLES}
+    loaded = (
+        get_user_model()
+        .objects.select_related("scope__province", "scope__unit")
+        .annotate(**flags)
+        .filter(pk=user.pk)
+        .first()
+    )
+    role, scope = None, None
+    if loaded is not None:
+        role = next((r for r in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF) if getattr(loaded, f"in_{r}")), None)
+        scope = loaded._state.fields_cache.get("scope")
+    user.__dict__["_role_cache"] = (user.pk, role)
+    if scope is not None:
+        # A user without a scope is not cached as such: a scope given to them later is then found.
+        scope._state.fields_cache["user"] = user
+        user._state.fields_cache["scope"] = scope
 
 
 def scope_filter(user, *, province_field: str | None = None, unit_field: str | None = None) -> Q:

@@ -51,10 +51,22 @@ def collection_organisations_for(user, unit=None):
     return qs
 
 
+class LookedUpChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField that takes the instance the form already looked up for the same value from the same rows,
+    instead of asking the database a second time."""
+
+    looked_up = None
+
+    def to_python(self, value):
+        if self.looked_up is not None and value not in self.empty_values and str(value) == str(self.looked_up.pk):
+            return self.looked_up
+        return super().to_python(value)
+
+
 class EnrollmentForm(forms.Form):
     """One enrollment and the person it is for. The unit is the officer's; a province-wide officer picks it first."""
 
-    unit = forms.ModelChoiceField(label=_("Unit"), queryset=None, required=False, empty_label=_("Choose a unit"))
+    unit = LookedUpChoiceField(label=_("Unit"), queryset=None, required=False, empty_label=_("Choose a unit"))
     si_number = forms.CharField(
         label=_("SI number"),
         max_length=40,
@@ -107,6 +119,9 @@ class EnrollmentForm(forms.Form):
             self.fields["unit"].widget.attrs.update({"autofocus": True})
             self.fields["si_number"].widget.attrs.pop("autofocus", None)
         unit = self.selected_unit()
+        if self.fixed_unit is None and unit is not None and unit.ceased_on is None:
+            # selected_unit() read it from the user's units; the field's choices are the current ones among them.
+            self.fields["unit"].looked_up = unit
         self.fields["commune"].queryset = (
             visible_communes(user).filter(pk__in=unit.served_communes()).current()
             if unit is not None

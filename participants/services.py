@@ -6,7 +6,8 @@ import datetime
 import unicodedata
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,6 +22,7 @@ from participants.models import (
 from participants.signals import enrollments_changed_on_commit
 
 VSI_MIN_AGE = 15
+DEADLOCK_DETECTED = "40P01"  # PostgreSQL's SQLSTATE
 
 
 def si_number_normalise(raw: str | None) -> str:
@@ -207,6 +209,18 @@ def participant_upsert(
             return participant, {}
         except IntegrityError:
             participant = Participant.objects.get(si_number=si_number)
+    return participant, _participant_bring_up_to_date(
+        participant,
+        si_number=si_number,
+        full_name=full_name,
+        date_of_birth=date_of_birth,
+        gender=gender,
+        commune=commune,
+    )
+
+
+def _participant_bring_up_to_date(participant, *, si_number, full_name, date_of_birth, gender, commune) -> dict:
+    """Refuses another date of birth; saves a changed name, gender or commune. Returns {field: (old, new)}."""
     if participant.date_of_birth != date_of_birth:
         raise ValidationError(
             {
@@ -219,13 +233,17 @@ def participant_upsert(
             code="dob_mismatch",
         )
     changes = {}
-    for field, value in (("full_name", full_name.strip()), ("gender", gender), ("commune", commune)):
+    for field, value in (("full_name", full_name.strip()), ("gender", gender)):
         if value is not None and value != "" and getattr(participant, field) != value:
             changes[field] = (getattr(participant, field), value)
             setattr(participant, field, value)
+    # Compared by id: the person's old commune is read only when it changes.
+    if commune is not None and participant.commune_id != commune.pk:
+        changes["commune"] = (participant.commune, commune)
+        participant.commune = commune
     if changes:
         participant.save(update_fields=list(changes))
-    return participant, changes
+    return changes
 
 
 def _previous_end(*, participant, scheme, coverage_start, exclude_pk=None):
@@ -233,6 +251,75 @@ def _previous_end(*, participant, scheme, coverage_start, exclude_pk=None):
     if exclude_pk:
         qs = qs.exclude(pk=exclude_pk)
     return qs.order_by("-coverage_end").values_list("coverage_end", flat=True).first()
+
+
+def _coverage_facts(*, participant, scheme, coverage_start, coverage_end) -> dict:
+    """What a new coverage meets in the person's rows of the scheme, in one aggregate over the (participant, scheme)
+    index: how many rows it overlaps, the latest end before it (its kind), and how many rows start after it."""
+    return Enrollment.objects.filter(participant=participant, scheme=scheme).aggregate(
+        overlapping=Count("pk", filter=Q(coverage_start__lt=coverage_end, coverage_end__gt=coverage_start)),
+        previous_end=Max("coverage_end", filter=Q(coverage_start__lt=coverage_start)),
+        later=Count("pk", filter=Q(coverage_start__gt=coverage_start)),
+    )
+
+
+def _enrollment_insert(
+    *,
+    participant: Participant,
+    person_is_new: bool,
+    scheme: str,
+    enrolled_on: datetime.date,
+    coverage_start: datetime.date,
+    months: int,
+    unit,
+    commune,
+    organisation,
+    agent,
+    recorded_by,
+    savepoint: bool,
+) -> Enrollment:
+    """Records one enrollment of a person whose row this transaction has locked (or created: a person created in
+    this transaction has no coverage yet, so there is nothing to check against and nothing to re-derive)."""
+    validate_dates(scheme=scheme, date_of_birth=participant.date_of_birth, enrolled_on=enrolled_on)
+    coverage_end = add_months(coverage_start, months)
+    previous_end, later = None, 0
+    if not person_is_new:
+        facts = _coverage_facts(
+            participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
+        )
+        if facts["overlapping"]:
+            existing = overlapping_enrollment(
+                participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
+            )
+            raise duplicate_error(participant=participant, existing=existing)
+        previous_end, later = facts["previous_end"], facts["later"]
+    enrollment = Enrollment(
+        participant=participant,
+        scheme=scheme,
+        kind=derive_kind(previous_end=previous_end, coverage_start=coverage_start),
+        enrolled_on=enrolled_on,
+        coverage_start=coverage_start,
+        coverage_end=coverage_end,
+        months=months,
+        unit=unit,
+        commune=commune,
+        organisation=organisation or (agent.organisation if agent else None),
+        agent=agent,
+        recorded_by=recorded_by,
+    )
+    if recorded_by is not None:
+        enrollment._history_user = recorded_by
+    if savepoint:
+        _save_or_refuse_overlap(enrollment)
+    else:
+        enrollment.save()
+    if later:
+        enrollment_kinds_rederive(participant=participant, scheme=scheme)
+        enrollment.refresh_from_db(fields=["kind"])
+    enrollments_changed_on_commit(
+        unit_ids={unit.pk}, days={enrolled_on}, schemes={scheme}, coverage_since=coverage_start
+    )
+    return enrollment
 
 
 @transaction.atomic
@@ -256,38 +343,87 @@ def enrollment_record(
     """
     validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
-    validate_dates(scheme=scheme, date_of_birth=participant.date_of_birth, enrolled_on=enrolled_on)
-    coverage_end = add_months(coverage_start, months)
-    existing = overlapping_enrollment(
-        participant=participant, scheme=scheme, coverage_start=coverage_start, coverage_end=coverage_end
-    )
-    if existing is not None:
-        raise duplicate_error(participant=participant, existing=existing)
-    previous_end = _previous_end(participant=participant, scheme=scheme, coverage_start=coverage_start)
-    enrollment = Enrollment(
+    return _enrollment_insert(
         participant=participant,
+        person_is_new=False,
         scheme=scheme,
-        kind=derive_kind(previous_end=previous_end, coverage_start=coverage_start),
         enrolled_on=enrolled_on,
         coverage_start=coverage_start,
-        coverage_end=coverage_end,
         months=months,
         unit=unit,
         commune=commune,
-        organisation=organisation or (agent.organisation if agent else None),
+        organisation=organisation,
         agent=agent,
         recorded_by=recorded_by,
+        savepoint=True,
     )
-    if recorded_by is not None:
-        enrollment._history_user = recorded_by
-    _save_or_refuse_overlap(enrollment)
-    if Enrollment.objects.filter(participant=participant, scheme=scheme, coverage_start__gt=coverage_start).exists():
-        enrollment_kinds_rederive(participant=participant, scheme=scheme)
-        enrollment.refresh_from_db(fields=["kind"])
-    enrollments_changed_on_commit(
-        unit_ids={unit.pk}, days={enrolled_on}, schemes={scheme}, coverage_since=coverage_start
-    )
-    return enrollment
+
+
+def enrollment_record_for_person(
+    *,
+    si_number: str,
+    full_name: str,
+    date_of_birth: datetime.date,
+    gender: str,
+    scheme: str,
+    enrolled_on: datetime.date,
+    coverage_start: datetime.date,
+    months: int,
+    unit,
+    commune,
+    organisation=None,
+    agent=None,
+    recorded_by=None,
+) -> Enrollment:
+    """The daily entry: finds the person by SI number or creates them, brings their details up to date
+    (participant_upsert's rules) and records the enrollment (enrollment_record's rules), all or nothing.
+
+    Built for the round trips of one save: the person's row is locked as it is read; a person created here has no
+    coverage to check; and there is no savepoint. When the database refuses a write (another officer created the
+    same person at the same moment, or a write path that does not lock the person stored an overlapping coverage),
+    the whole transaction is rolled back and run once more, and the second run finds the other's rows and says so.
+    """
+    si_number = si_number_normalise(si_number)
+    validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
+    person = {"si_number": si_number, "full_name": full_name, "date_of_birth": date_of_birth, "gender": gender}
+    entry = {
+        "scheme": scheme,
+        "enrolled_on": enrolled_on,
+        "coverage_start": coverage_start,
+        "months": months,
+        "unit": unit,
+        "commune": commune,
+        "organisation": organisation,
+        "agent": agent,
+        "recorded_by": recorded_by,
+    }
+    try:
+        return _record_for_person_once(person=person, entry=entry)
+    except (IntegrityError, OperationalError) as exc:
+        # A path that writes coverage without the person's lock holds the person's key lock until it commits (the
+        # foreign key check is deferred), while this entry waits on that path's row: PostgreSQL breaks the deadlock
+        # by rolling one of them back. Run again: the other's row is then there to be named.
+        if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
+            raise
+        return _record_for_person_once(person=person, entry=entry)
+
+
+@transaction.atomic
+def _record_for_person_once(*, person: dict, entry: dict) -> Enrollment:
+    participant = Participant.objects.select_for_update().filter(si_number=person["si_number"]).first()
+    person_is_new = participant is None
+    if person_is_new:
+        # No savepoint: a clash on the SI number rolls this whole transaction back, and the caller runs it again.
+        participant = Participant.objects.create(
+            si_number=person["si_number"],
+            full_name=person["full_name"].strip(),
+            date_of_birth=person["date_of_birth"],
+            gender=person["gender"],
+            commune=entry["commune"],
+        )
+    else:
+        _participant_bring_up_to_date(participant, commune=entry["commune"], **person)
+    return _enrollment_insert(participant=participant, person_is_new=person_is_new, savepoint=False, **entry)
 
 
 @transaction.atomic

@@ -29,7 +29,7 @@ from participants.forms import EnrollmentForm, UploadForm
 from participants.models import Enrollment, EnrollmentUpload
 from participants.services import (
     enrollment_delete,
-    enrollment_record,
+    enrollment_record_for_person,
     enrollment_update,
     participant_upsert,
     si_number_normalise,
@@ -97,34 +97,33 @@ def enrollment_create(request):
             data = form.cleaned_data
             unit = data["unit_obj"]
             try:
-                with transaction.atomic():
-                    participant, _changes = participant_upsert(
-                        si_number=data["si_number"],
-                        full_name=data["full_name"],
-                        date_of_birth=data["date_of_birth"],
-                        gender=data["gender"],
-                        commune=data["commune"],
-                    )
-                    enrollment = enrollment_record(
-                        participant=participant,
-                        scheme=data["scheme"],
-                        enrolled_on=data["enrolled_on"],
-                        coverage_start=data["coverage_start"],
-                        months=data["months"],
-                        unit=unit,
-                        commune=data["commune"],
-                        organisation=data.get("organisation"),
-                        agent=data.get("agent"),
-                        recorded_by=request.user,
-                    )
+                enrollment = enrollment_record_for_person(
+                    si_number=data["si_number"],
+                    full_name=data["full_name"],
+                    date_of_birth=data["date_of_birth"],
+                    gender=data["gender"],
+                    scheme=data["scheme"],
+                    enrolled_on=data["enrolled_on"],
+                    coverage_start=data["coverage_start"],
+                    months=data["months"],
+                    unit=unit,
+                    commune=data["commune"],
+                    organisation=data.get("organisation"),
+                    agent=data.get("agent"),
+                    recorded_by=request.user,
+                )
             except ValidationError as exc:
                 duplicate = _duplicate_context(request.user, _apply_service_errors(form, exc))
             else:
-                request.session["enrollment_sticky"] = {
+                sticky = {
                     k: (v.pk if hasattr(v, "pk") else v.strftime("%d/%m/%Y") if hasattr(v, "strftime") else v)
                     for k, v in ((k, data.get(k)) for k in STICKY_FIELDS)
                     if v not in (None, "")
                 } | ({"unit": unit.pk} if form.fixed_unit is None else {})
+                # A day's list keeps the same values from one entry to the next: rewriting the session with what
+                # it already holds would cost a database write per save.
+                if request.session.get("enrollment_sticky") != sticky:
+                    request.session["enrollment_sticky"] = sticky
                 return redirect(f"{reverse('participants:enrollment_create')}?saved={enrollment.pk}")
     else:
         form = EnrollmentForm(user=request.user, initial=request.session.get("enrollment_sticky", {}))
@@ -212,10 +211,10 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
             except ValueError:
                 del request.GET["per_page"]
         return super().dispatch(request, *args, **kwargs)
+
     def post(self, request, *args, **kwargs):
         # The filter form: its search term goes into the session, not into the address (participants.filters).
         return search_redirect(request)
-
 
     def get_queryset(self):
         return selectors.enrollment_list(user=self.request.user)
