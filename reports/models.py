@@ -204,7 +204,8 @@ class AttainmentDaily(models.Model):
     count = models.PositiveIntegerField(_("enrolled that day"))
     # Of which new (the rest resumed): lets a full run sum its totals from these rows instead of rescanning.
     new = models.PositiveIntegerField(_("new that day"), default=0)
-    cumulative = models.PositiveIntegerField(_("enrolled up to that day"))
+    # No stored running total: the charts sum `count` (selectors.cumulative_series), and a stored one made a late
+    # entry rewrite every later day of its unit's series (most of an annual plan) instead of its own day's row.
 
     class Meta:
         ordering = ["campaign", "unit", "scheme", "day"]

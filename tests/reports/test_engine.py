@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 
 from participants.models import EnrollmentKind, Scheme
-from reports import engine
+from reports import engine, selectors
 from reports.models import AttainmentDaily, AttainmentTotal, RecomputeRun
 from tests.factories import DistrictFactory, TargetFactory
 from tests.reports.conftest import D, enroll, figures
@@ -158,9 +158,14 @@ def test_the_snapshot_holds_the_daily_series_with_running_totals(march_enrollmen
     series = list(
         AttainmentDaily.objects.filter(campaign=march_enrollments, unit=unit, scheme=Scheme.VSI)
         .order_by("day")
-        .values_list("day", "count", "cumulative")
+        .values_list("day", "count")
     )
-    assert series == [(D(2024, 3, 14), 1, 1), (D(2024, 3, 20), 1, 2), (D(2024, 3, 31), 1, 3)]
+    assert series == [(D(2024, 3, 14), 1), (D(2024, 3, 20), 1), (D(2024, 3, 31), 1)]
+    assert selectors.cumulative_series(march_enrollments, unit_id=unit.pk)[Scheme.VSI] == [
+        (D(2024, 3, 14), 1),
+        (D(2024, 3, 20), 2),
+        (D(2024, 3, 31), 3),
+    ]
     assert run.status == RecomputeRun.Status.SUCCEEDED
     assert run.daily_rows == 5 and run.total_rows == AttainmentTotal.objects.filter(campaign=march_enrollments).count()
     assert run.duration_seconds is not None and run.finished_at >= run.started_at
@@ -183,9 +188,7 @@ def _snapshot_state(campaign):
         key=str,
     )
     daily = sorted(
-        AttainmentDaily.objects.filter(campaign=campaign).values_list(
-            "unit_id", "scheme", "day", "count", "cumulative"
-        ),
+        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
         key=str,
     )
     return totals, daily

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from participants.models import Enrollment, Scheme
 from participants.services import enrollment_record
-from reports import engine
+from reports import engine, selectors
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
 from reports.tasks import _debounce_key
 from tests.factories import CampaignFactory, ParticipantFactory, TargetFactory
@@ -58,9 +58,7 @@ def _state(campaign):
         key=str,
     )
     daily = sorted(
-        AttainmentDaily.objects.filter(campaign=campaign).values_list(
-            "unit_id", "scheme", "day", "count", "cumulative"
-        ),
+        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
         key=str,
     )
     return totals, daily
@@ -184,8 +182,9 @@ def test_a_late_entry_rewrites_the_series_from_its_day_on_and_agrees_with_a_full
     assert list(
         AttainmentDaily.objects.filter(campaign=live_campaign, unit=unit)
         .order_by("day")
-        .values_list("count", "cumulative")
-    ) == [(1, 1), (2, 3), (1, 4)]
+        .values_list("count", flat=True)
+    ) == [1, 2, 1]
+    assert [n for _day, n in selectors.cumulative_series(live_campaign, unit_id=unit.pk)[Scheme.VSI]] == [1, 3, 4]
     incremental = _state(live_campaign)
     engine.snapshot_rebuild(campaigns=[live_campaign])
     assert _state(live_campaign) == incremental
