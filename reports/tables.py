@@ -1,6 +1,7 @@
 """The ranking table of a campaign's units (django-tables2; sortable; exported as CSV or XLSX)."""
 
 from decimal import Decimal
+from html import escape as html_escape  # the same five characters as Django's escape, without its lazy wrapper
 
 import django_tables2 as tables
 from django.urls import reverse
@@ -147,19 +148,20 @@ class RankingTable(tables.Table):
         defaults = {column.name: escape(column.default) for column in columns}
         unit_url = reverse("reports:unit_detail", kwargs={"slug": self.campaign.slug, "code": "__code__"})
         schemes = {value: escape(label) for value, label in Scheme.choices}
+        track = {flag: str(self.render_on_track(flag, AttainmentTotal(has_target=True))) for flag in (True, False)}
         body = []
-        for i, row in enumerate(self.rows):
-            record = row.record
+        records = self.data.data if isinstance(self.data.data, list) else [row.record for row in self.rows]
+        for i, record in enumerate(records):
             cells = ['<tr class="odd">' if i % 2 else '<tr class="even">']
             for column in columns:
                 name = column.name
                 if name == "unit":
-                    href = escape(unit_url.replace("__code__", record.unit.code))
-                    value = f'<a href="{href}">{escape(record.unit.name)}</a>'
+                    href = html_escape(unit_url.replace("__code__", record.unit.code))
+                    value = f'<a href="{href}">{html_escape(record.unit.name)}</a>'
                 elif name == "scheme":
                     value = schemes.get(record.scheme) or escape(record.get_scheme_display())
                 elif name == "on_track":
-                    value = self.render_on_track(record.on_track, record)
+                    value = "–" if record.attained_pct is None and not record.has_target else track[record.on_track]
                 else:
                     raw = getattr(record, name)
                     if raw is None:

@@ -81,7 +81,12 @@ def _breakdown_context(user, campaign, as_of, unit=None):
     chart = None
     if data["age"]:
         chart = charts.to_html(charts.breakdown_chart(groups=data["age"], labels=age_labels, title=_("By age band")))
-    return {"breakdown": sections, "breakdown_chart": chart, "breakdown_live": live}
+    return {
+        "breakdown": sections,
+        "breakdown_chart": chart,
+        "breakdown_live": live,
+        "breakdown_pending": data.get("pending", False),
+    }
 
 
 @login_required

@@ -137,3 +137,30 @@ def _no_chart_ids(markup: str) -> str:
     import re
 
     return re.sub(r"chart-[0-9a-f]{32}", "chart-x", markup)
+
+
+def test_an_incremental_run_over_many_units_defers_their_rebuild_to_a_task(
+    client, people, manager_user, unit, other_unit, monkeypatch, celery_eager, django_capture_on_commit_callbacks
+):
+    campaign, _foreign = people
+    engine.snapshot_rebuild(campaigns=[campaign], as_of=AS_OF)
+    monkeypatch.setattr(breakdowns, "SYNC_MAX_UNITS", 1)
+    enroll(unit=unit, on=D(2024, 3, 24), participant=ParticipantFactory(date_of_birth=D(1990, 1, 1)))
+    enroll(unit=other_unit, on=D(2024, 3, 25), kind=EnrollmentKind.RESUMED)
+    before = breakdowns.stored_breakdown(campaign=campaign, as_of=AS_OF)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        engine.snapshot_rebuild(campaigns=[campaign], as_of=AS_OF, unit_ids={campaign.pk: {unit.pk, other_unit.pk}})
+    # Until the task has run: the previous counts, said to be updating.
+    pending = breakdowns.stored_breakdown(campaign=campaign, as_of=AS_OF)
+    assert pending["pending"] is True
+    assert {k: v for k, v in pending.items() if k != "pending"} == {k: v for k, v in before.items() if k != "pending"}
+    client.force_login(manager_user)
+    url = reverse("reports:campaign_dashboard", kwargs={"slug": campaign.slug})
+    assert 'data-testid="breakdown-pending"' in client.get(url).content.decode()
+
+    for callback in callbacks:
+        callback()
+    assert breakdowns.stored_breakdown(campaign=campaign, as_of=AS_OF)["pending"] is False
+    _assert_stored_equals_live(manager_user, campaign, AS_OF, [unit, other_unit])
+    assert 'data-testid="breakdown-pending"' not in client.get(url).content.decode()
