@@ -22,6 +22,7 @@ import csv
 import datetime
 import io
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -61,13 +62,9 @@ def available() -> bool:
     return connection.vendor == "postgresql"
 
 
-def max_rows() -> int:
-    return settings.MAX_BULK_IMPORT_ROWS
-
-
-def _too_many_rows() -> str:
+def _too_many_rows(limit: int) -> str:
     return _("The file has more than %(limit)s rows; split it into smaller files.") % {
-        "limit": f"{max_rows():,}".replace(",", ".")
+        "limit": f"{limit:,}".replace(",", ".")
     }
 
 
@@ -151,7 +148,7 @@ def _typed(column: str, value):
     return str(value)
 
 
-def stream_rows(*, name: str, stream) -> Iterator[tuple]:
+def stream_rows(*, name: str, stream, max_rows: int | None = None) -> Iterator[tuple]:
     """(row number, NUL mask, the ten cells) for each non-blank row after the header: the row path's reading rules."""
     size = stream.seek(0, io.SEEK_END)
     stream.seek(0)
@@ -172,12 +169,13 @@ def stream_rows(*, name: str, stream) -> Iterator[tuple]:
     records = _xlsx_records(stream) if is_xlsx else _csv_records(stream)
     positions = None
     number = 0
-    limit = max_rows() + 1
+    max_rows = max_rows or settings.MAX_BULK_IMPORT_ROWS
+    limit = max_rows + 1
     data_rows = 0
     for values in records:
         number += 1
         if number > limit:
-            raise ImportFileError(_too_many_rows())
+            raise ImportFileError(_too_many_rows(max_rows))
         if positions is None:
             if all(_blank(v) for v in values):
                 continue
@@ -211,6 +209,11 @@ def stream_rows(*, name: str, stream) -> Iterator[tuple]:
             width = len(values)
             cells = [values[p] if 0 <= p < width else None for _c, p in picks]
             mask = 0
+        si, name = cells[0], cells[1]
+        if isinstance(si, str) and len(si) == 10 and si.isascii() and si.isdigit() and not mask & 1:
+            mask |= SI_PLAIN
+        if isinstance(name, str) and name and len(name) <= 120 and not mask & 2 and name == " ".join(name.split()):
+            mask |= NAME_PLAIN
         data_rows += 1
         yield (number, mask, *cells)
     if positions is None:
@@ -231,6 +234,7 @@ class BulkPlan:
     duplicates: list[RowCheck] = field(default_factory=list)
     create_sample: list[RowCheck] = field(default_factory=list)
     changed: dict = field(default_factory=dict)  # what the signal carried: unit_ids, days, schemes, coverage_since
+    timings: dict = field(default_factory=dict)  # seconds per step: read_and_copy, check, write
 
     def counts(self) -> dict:
         return dict(self.totals)
@@ -342,56 +346,64 @@ CREATE TEMP TABLE bi_stage (
     commune_code text, scheme text, enrolled_on text, coverage_start text, months text, collection_agent_code text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE bi_err (row_no integer, seq integer, col text, msg text) ON COMMIT DROP;
-CREATE TEMP TABLE bi_words (kind text, raw text, value text) ON COMMIT DROP;
-CREATE FUNCTION pg_temp.bi_ymd(t text) RETURNS int[] LANGUAGE sql IMMUTABLE AS $f$
-    SELECT CASE
-        WHEN t ~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$' THEN string_to_array(t, '-')::int[]
-        WHEN t ~ '^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}$' THEN
-            (SELECT ARRAY[r.m[3]::int, r.m[2]::int, r.m[1]::int]
-             FROM regexp_match(t, '^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$') AS r(m))
-    END
-$f$;
-CREATE FUNCTION pg_temp.bi_date(a int[]) RETURNS date LANGUAGE sql IMMUTABLE AS $f$
-    SELECT CASE WHEN a[1] >= 1 AND a[2] BETWEEN 1 AND 12 AND a[3] >= 1
-                 AND a[3] <= extract(day FROM make_date(a[1], a[2], 1) + interval '1 month' - interval '1 day')
-           THEN make_date(a[1], a[2], a[3]) END
-$f$;
+CREATE TEMP TABLE bi_words (kind text, raw text, value text) ON COMMIT DROP
 """
 
-# Row-local parsing: the trimmed text of each cell (NULL when blank or holding a NUL) and what it parses to.
-PARSE_SQL = """
-CREATE TEMP TABLE bi_parsed ON COMMIT DROP AS
-SELECT s.row_no, s.nul_mask,
-       ARRAY[s.si_number, s.full_name, s.date_of_birth, s.gender, s.commune_code, s.scheme, s.enrolled_on,
-             s.coverage_start, s.months, s.collection_agent_code] AS raw,
-       t.*,
-       d.si_txt, d.si_digits, pg_temp.bi_ymd(t.t_dob) AS ymd_dob, pg_temp.bi_ymd(t.t_enr) AS ymd_enr,
-       pg_temp.bi_ymd(t.t_start) AS ymd_start,
-       CASE WHEN t.t_months ~ '^[0-9]+(\\.0+)?$' THEN t.t_months::numeric END AS months_num,
-       gw.value AS gender_v, sw.value AS scheme_v
-FROM bi_stage s
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN s.nul_mask & 1 = 0 THEN nullif(btrim(s.si_number, %(ws)s), '') END AS t_si,
-           CASE WHEN s.nul_mask & 2 = 0 THEN nullif(btrim(s.full_name, %(ws)s), '') END AS t_name,
-           CASE WHEN s.nul_mask & 4 = 0 THEN nullif(btrim(s.date_of_birth, %(ws)s), '') END AS t_dob,
-           CASE WHEN s.nul_mask & 8 = 0 THEN nullif(btrim(s.gender, %(ws)s), '') END AS t_gender,
-           CASE WHEN s.nul_mask & 16 = 0 THEN nullif(btrim(s.commune_code, %(ws)s), '') END AS t_commune,
-           CASE WHEN s.nul_mask & 32 = 0 THEN nullif(btrim(s.scheme, %(ws)s), '') END AS t_scheme,
-           CASE WHEN s.nul_mask & 64 = 0 THEN nullif(btrim(s.enrolled_on, %(ws)s), '') END AS t_enr,
-           CASE WHEN s.nul_mask & 128 = 0 THEN nullif(btrim(s.coverage_start, %(ws)s), '') END AS t_start,
-           CASE WHEN s.nul_mask & 256 = 0 THEN nullif(btrim(s.months, %(ws)s), '') END AS t_months,
-           CASE WHEN s.nul_mask & 512 = 0 THEN nullif(btrim(s.collection_agent_code, %(ws)s), '') END AS t_agent
-) t
-CROSS JOIN LATERAL (
-    SELECT x.si_txt, translate(x.si_txt, ' .-' || chr(160) || chr(9), '') AS si_digits
-    FROM (SELECT CASE WHEN n.v ~ '^[0-9]+\\.0$' THEN left(n.v, -2) ELSE n.v END AS si_txt
-          FROM (SELECT btrim(normalize(t.t_si, NFKC), %(ws)s) AS v) n) x
-) d
-LEFT JOIN bi_words gw ON gw.kind = 'gender' AND gw.raw = t.t_gender
-LEFT JOIN bi_words sw ON sw.kind = 'scheme' AND sw.raw = t.t_scheme
+# Bits of bi_stage.nul_mask: 1 << i when column i held a NUL character; and two hints set while streaming, each
+# only choosing a shortcut that gives the same result as the full expression: the SI number is already 10 ASCII
+# digits, the name already has single spaces and at most 120 characters.
+SI_PLAIN, NAME_PLAIN = 1024, 2048
+
+# The columns with few distinct spellings (dates, months, codes) are parsed once per spelling, then joined.
+DISTINCT_SQL = """
+CREATE TEMP TABLE bi_dates ON COMMIT DROP AS
+SELECT raw, t, ymd IS NOT NULL AS ymd_ok,
+       CASE WHEN ymd[1] >= 1 AND ymd[2] BETWEEN 1 AND 12 AND ymd[3] >= 1
+                 AND ymd[3] <= extract(day FROM make_date(ymd[1], ymd[2], 1) + interval '1 month' - interval '1 day')
+            THEN make_date(ymd[1], ymd[2], ymd[3]) END AS d
+FROM (
+    SELECT raw, t,
+           CASE WHEN t ~ '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}$' THEN string_to_array(t, '-')::int[]
+                WHEN t ~ '^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}$' THEN
+                    (SELECT ARRAY[r.m[3]::int, r.m[2]::int, r.m[1]::int]
+                     FROM regexp_match(t, '^([0-9]{1,2})[/.-]([0-9]{1,2})[/.-]([0-9]{4})$') AS r(m)) END AS ymd
+    FROM (SELECT raw, nullif(btrim(raw, %(ws)s), '') AS t
+          FROM (SELECT date_of_birth AS raw FROM bi_stage UNION SELECT enrolled_on FROM bi_stage
+                UNION SELECT coverage_start FROM bi_stage) u
+          WHERE raw IS NOT NULL) v
+) w;
+CREATE TEMP TABLE bi_months ON COMMIT DROP AS
+SELECT raw, t, CASE WHEN t ~ '^[0-9]+(\\.0+)?$' THEN t::numeric END AS num
+FROM (SELECT raw, nullif(btrim(raw, %(ws)s), '') AS t FROM (SELECT DISTINCT months AS raw FROM bi_stage) u
+      WHERE raw IS NOT NULL) v;
+CREATE TEMP TABLE bi_cref ON COMMIT DROP AS
+SELECT v.raw, v.t, c.id AS commune_id, c.name AS commune_name,
+       (c.id IS NOT NULL AND (NOT %(scoped)s::boolean OR c.id IN (SELECT id FROM bi_communes))) AS visible,
+       (%(check_unit)s::bigint IS NULL OR (CASE WHEN %(check_unit_po)s::boolean
+                                                THEN cd.province_id = %(check_unit_province)s::bigint
+                                                ELSE c.district_id = %(check_unit)s::bigint END)) AS in_unit,
+       coalesce(%(override_unit)s::bigint, c.district_id) AS unit_id,
+       coalesce(%(override_province)s::bigint, cd.province_id) AS unit_province_id,
+       coalesce(%(override_name)s::text, cd.name) AS unit_name
+FROM (SELECT raw, nullif(btrim(raw, %(ws)s), '') AS t FROM (SELECT DISTINCT commune_code AS raw FROM bi_stage) u
+      WHERE raw IS NOT NULL) v
+LEFT JOIN districts_commune c ON c.code = v.t
+LEFT JOIN districts_district cd ON cd.id = c.district_id;
+CREATE TEMP TABLE bi_aref ON COMMIT DROP AS
+SELECT v.raw, v.t, a.id AS agent_id, o.id AS org_id, o.province_id AS org_province_id, o.unit_id AS org_unit_id
+FROM (SELECT raw, nullif(btrim(raw, %(ws)s), '') AS t
+      FROM (SELECT DISTINCT collection_agent_code AS raw FROM bi_stage) u WHERE raw IS NOT NULL) v
+LEFT JOIN participants_collectionagent a ON a.code = v.t
+LEFT JOIN participants_collectionorganisation o ON o.id = a.organisation_id
 """
 
-# Values, references (communes in scope, agents, the unit) and the person behind each SI number.
+SI_SLOW = """(SELECT CASE WHEN y.dgt ~ '^[0-9]{10}$' THEN y.dgt END
+    FROM (SELECT translate(CASE WHEN z.v ~ '^[0-9]+\\.0$' THEN left(z.v, -2) ELSE z.v END,
+                           ' .-' || chr(160) || chr(9), '') AS dgt
+          FROM (SELECT btrim(normalize(btrim(s.si_number, %(ws)s), NFKC), %(ws)s) AS v) z) y)"""
+
+# Each row with its values parsed, its references resolved and the person behind its SI number; `clean` is a
+# conservative summary: a clean row has none of the errors below (a row that is not clean is checked in full).
 NORM_SQL = """
 CREATE TEMP TABLE bi_norm ON COMMIT DROP AS
 SELECT q.*,
@@ -400,31 +412,63 @@ SELECT q.*,
        CASE WHEN q.si IS NOT NULL AND q.dob IS NOT NULL AND q.p_id IS NULL THEN
            first_value(q.dob) OVER w_person END AS first_dob
 FROM (
-    SELECT b.*,
-           CASE WHEN b.t_si IS NOT NULL AND b.si_digits ~ '^[0-9]{10}$' THEN b.si_digits END AS si,
-           left(regexp_replace(b.t_name, %(ws_run)s, ' ', 'g'), 120) AS name,
-           pg_temp.bi_date(b.ymd_dob) AS dob, pg_temp.bi_date(b.ymd_enr) AS enrolled_on,
-           pg_temp.bi_date(b.ymd_start) AS cov_start,
-           CASE WHEN b.months_num <= 32767 THEN b.months_num::int END AS months_i,
-           c.id AS commune_id, c.name AS commune_name, c.district_id AS commune_district_id,
-           (c.id IS NOT NULL AND (NOT %(scoped)s::boolean OR c.id IN (SELECT id FROM bi_communes))) AS commune_visible,
-           (%(check_unit)s::bigint IS NULL OR (CASE WHEN %(check_unit_po)s::boolean
-                                                     THEN cd.province_id = %(check_unit_province)s::bigint
-                                                     ELSE c.district_id = %(check_unit)s::bigint END)) AS commune_in_unit,
-           a.id AS agent_id, o.id AS org_id, o.province_id AS org_province_id, o.unit_id AS org_unit_id,
-           coalesce(%(override_unit)s::bigint, c.district_id) AS unit_id,
-           coalesce(%(override_province)s::bigint, cd.province_id) AS unit_province_id,
-           coalesce(%(override_name)s::text, cd.name) AS unit_name,
+    SELECT s.row_no, s.nul_mask, s.si_number AS si_raw,
+           CASE WHEN s.nul_mask & 1024 <> 0 THEN s.si_number WHEN s.nul_mask & 1 <> 0 THEN NULL
+                ELSE nullif(btrim(s.si_number, %(ws)s), '') END AS t_si,
+           CASE WHEN s.nul_mask & 1024 <> 0 THEN s.si_number WHEN s.nul_mask & 1 <> 0 THEN NULL
+                ELSE {SI_SLOW} END AS si,
+           CASE WHEN s.nul_mask & 2048 <> 0 THEN s.full_name WHEN s.nul_mask & 2 <> 0 THEN NULL
+                ELSE nullif(left(regexp_replace(btrim(s.full_name, %(ws)s), %(ws_run)s, ' ', 'g'), 120), '')
+           END AS name,
+           CASE WHEN s.nul_mask & 4 = 0 THEN d1.t END AS t_dob,
+           CASE WHEN s.nul_mask & 4 = 0 THEN d1.d END AS dob, d1.ymd_ok AS dob_ymd_ok,
+           CASE WHEN s.nul_mask & 64 = 0 THEN d2.t END AS t_enr,
+           CASE WHEN s.nul_mask & 64 = 0 THEN d2.d END AS enrolled_on, d2.ymd_ok AS enr_ymd_ok,
+           CASE WHEN s.nul_mask & 128 = 0 THEN d3.t END AS t_start,
+           CASE WHEN s.nul_mask & 128 = 0 THEN d3.d END AS cov_start, d3.ymd_ok AS start_ymd_ok,
+           CASE WHEN s.nul_mask & 8 = 0 THEN nullif(btrim(s.gender, %(ws)s), '') END AS t_gender,
+           CASE WHEN s.nul_mask & 8 = 0 THEN gw.value END AS gender_v,
+           CASE WHEN s.nul_mask & 32 = 0 THEN nullif(btrim(s.scheme, %(ws)s), '') END AS t_scheme,
+           CASE WHEN s.nul_mask & 32 = 0 THEN sw.value END AS scheme_v,
+           CASE WHEN s.nul_mask & 256 = 0 THEN m.t END AS t_months,
+           CASE WHEN s.nul_mask & 256 = 0 THEN m.num END AS months_num,
+           CASE WHEN s.nul_mask & 256 = 0 AND m.num <= 32767 THEN m.num::int END AS months_i,
+           CASE WHEN s.nul_mask & 16 = 0 THEN c.t END AS t_commune,
+           CASE WHEN s.nul_mask & 16 = 0 THEN c.commune_id END AS commune_id,
+           c.commune_name, coalesce(c.visible, false) AS commune_visible, coalesce(c.in_unit, false) AS commune_in_unit,
+           c.unit_id, c.unit_province_id, c.unit_name,
+           CASE WHEN s.nul_mask & 512 = 0 THEN a.t END AS t_agent,
+           CASE WHEN s.nul_mask & 512 = 0 THEN a.agent_id END AS agent_id,
+           a.org_id, a.org_province_id, a.org_unit_id,
            p.id AS p_id, p.date_of_birth AS p_dob, p.full_name AS p_name, p.gender AS p_gender
-    FROM bi_parsed b
-    LEFT JOIN districts_commune c ON c.code = b.t_commune
-    LEFT JOIN districts_district cd ON cd.id = c.district_id
-    LEFT JOIN participants_collectionagent a ON a.code = b.t_agent
-    LEFT JOIN participants_collectionorganisation o ON o.id = a.organisation_id
-    LEFT JOIN participants_participant p
-           ON p.si_number = CASE WHEN b.t_si IS NOT NULL AND b.si_digits ~ '^[0-9]{10}$' THEN b.si_digits END
+    FROM bi_stage s
+    LEFT JOIN bi_dates d1 ON d1.raw = s.date_of_birth
+    LEFT JOIN bi_dates d2 ON d2.raw = s.enrolled_on
+    LEFT JOIN bi_dates d3 ON d3.raw = s.coverage_start
+    LEFT JOIN bi_words gw ON gw.kind = 'gender' AND gw.raw = s.gender
+    LEFT JOIN bi_words sw ON sw.kind = 'scheme' AND sw.raw = s.scheme
+    LEFT JOIN bi_months m ON m.raw = s.months
+    LEFT JOIN bi_cref c ON c.raw = s.commune_code
+    LEFT JOIN bi_aref a ON a.raw = s.collection_agent_code
+    LEFT JOIN participants_participant p ON p.si_number = CASE WHEN s.nul_mask & 1024 <> 0 THEN s.si_number
+                                                               WHEN s.nul_mask & 1 <> 0 THEN NULL ELSE {SI_SLOW} END
 ) q
 WINDOW w_person AS (PARTITION BY q.si, (q.si IS NOT NULL AND q.dob IS NOT NULL AND q.p_id IS NULL) ORDER BY q.row_no)
+""".replace("{SI_SLOW}", SI_SLOW)
+
+CLEAN_SQL = """
+CREATE TEMP TABLE bi_clean ON COMMIT DROP AS
+SELECT row_no FROM bi_norm n
+WHERE n.nul_mask & 1023 = 0 AND n.si IS NOT NULL AND n.name IS NOT NULL AND n.dob IS NOT NULL
+  AND n.gender_v IS NOT NULL AND n.commune_id IS NOT NULL AND n.commune_visible AND n.commune_in_unit
+  AND n.scheme_v IS NOT NULL AND n.enrolled_on IS NOT NULL AND n.cov_start IS NOT NULL
+  AND ((n.scheme_v = 'vsi' AND n.months_i = ANY(%(vsi_months)s::int[]))
+       OR (n.scheme_v = 'hi_family' AND n.months_i = ANY(%(hi_months)s::int[])))
+  AND (n.t_agent IS NULL OR (n.agent_id IS NOT NULL AND n.org_province_id = n.unit_province_id
+                              AND (n.org_unit_id IS NULL OR n.org_unit_id = n.unit_id)))
+  AND n.dob <= %(today)s::date AND n.dob >= DATE '1900-01-01' AND n.enrolled_on <= %(today)s::date
+  AND (n.scheme_v <> 'vsi' OR n.dob + interval '15 years 1 day' <= n.enrolled_on)
+  AND CASE WHEN n.p_id IS NOT NULL THEN n.p_dob = n.dob ELSE (n.first_row = n.row_no OR n.first_dob = n.dob) END
 """
 
 # Every error the row path would find before it looks at coverage, in its order (seq).
@@ -432,10 +476,14 @@ ERRORS_SQL = """
 INSERT INTO bi_err (row_no, seq, col, msg)
 SELECT n.row_no, e.seq, e.col, e.msg
 FROM bi_norm n
-LEFT JOIN bi_scope_people sp ON sp.participant_id = n.p_id
 CROSS JOIN LATERAL (
     SELECT (n.commune_id IS NOT NULL AND n.commune_visible AND n.commune_in_unit) AS commune_ok
 ) k
+CROSS JOIN LATERAL (
+    SELECT x.si_txt, translate(x.si_txt, ' .-' || chr(160) || chr(9), '') AS si_digits
+    FROM (SELECT CASE WHEN z.v ~ '^[0-9]+\\.0$' THEN left(z.v, -2) ELSE z.v END AS si_txt
+          FROM (SELECT btrim(normalize(n.t_si, NFKC), %(ws)s) AS v) z) x
+) d
 CROSS JOIN LATERAL (
     SELECT (extract(year FROM coalesce(n.enrolled_on, %(today)s::date)) - extract(year FROM n.dob)
             - CASE WHEN (extract(month FROM coalesce(n.enrolled_on, %(today)s::date)),
@@ -454,7 +502,7 @@ CROSS JOIN LATERAL (VALUES
     (1, 'months', CASE WHEN n.nul_mask & 256 <> 0 THEN %(nul)s END),
     (1, 'collection_agent_code', CASE WHEN n.nul_mask & 512 <> 0 THEN %(nul)s END),
     (2, 'si_number', CASE WHEN n.nul_mask & 1 = 0 AND n.t_si IS NULL THEN %(empty)s END),
-    (2, 'full_name', CASE WHEN n.nul_mask & 2 = 0 AND n.t_name IS NULL THEN %(empty)s END),
+    (2, 'full_name', CASE WHEN n.nul_mask & 2 = 0 AND n.name IS NULL THEN %(empty)s END),
     (2, 'date_of_birth', CASE WHEN n.nul_mask & 4 = 0 AND n.t_dob IS NULL THEN %(empty)s END),
     (2, 'gender', CASE WHEN n.nul_mask & 8 = 0 AND n.t_gender IS NULL THEN %(empty)s END),
     (2, 'commune_code', CASE WHEN n.nul_mask & 16 = 0 AND n.t_commune IS NULL THEN %(empty)s END),
@@ -463,18 +511,18 @@ CROSS JOIN LATERAL (VALUES
     (2, 'coverage_start', CASE WHEN n.nul_mask & 128 = 0 AND n.t_start IS NULL THEN %(empty)s END),
     (2, 'months', CASE WHEN n.nul_mask & 256 = 0 AND n.t_months IS NULL THEN %(empty)s END),
     (3, 'si_number', CASE WHEN n.t_si IS NULL THEN NULL
-                          WHEN n.si_digits = '' THEN %(si_required)s
-                          WHEN n.si_digits !~ '^[0-9]+$' THEN replace(%(si_digits)s, chr(1), left(n.si_txt, 20))
-                          WHEN length(n.si_digits) <> 10
-                              THEN replace(%(si_length)s, chr(1), length(n.si_digits)::text) END),
+                          WHEN d.si_digits = '' THEN %(si_required)s
+                          WHEN d.si_digits !~ '^[0-9]+$' THEN replace(%(si_digits)s, chr(1), left(d.si_txt, 20))
+                          WHEN length(d.si_digits) <> 10
+                              THEN replace(%(si_length)s, chr(1), length(d.si_digits)::text) END),
     (4, 'date_of_birth', CASE WHEN n.t_dob IS NULL OR n.dob IS NOT NULL THEN NULL
-                              WHEN n.ymd_dob IS NOT NULL THEN replace(%(date_exists)s, chr(1), n.t_dob)
+                              WHEN n.dob_ymd_ok THEN replace(%(date_exists)s, chr(1), n.t_dob)
                               ELSE replace(%(date_bad)s, chr(1), left(n.t_dob, 30)) END),
     (5, 'enrolled_on', CASE WHEN n.t_enr IS NULL OR n.enrolled_on IS NOT NULL THEN NULL
-                            WHEN n.ymd_enr IS NOT NULL THEN replace(%(date_exists)s, chr(1), n.t_enr)
+                            WHEN n.enr_ymd_ok THEN replace(%(date_exists)s, chr(1), n.t_enr)
                             ELSE replace(%(date_bad)s, chr(1), left(n.t_enr, 30)) END),
     (6, 'coverage_start', CASE WHEN n.t_start IS NULL OR n.cov_start IS NOT NULL THEN NULL
-                               WHEN n.ymd_start IS NOT NULL THEN replace(%(date_exists)s, chr(1), n.t_start)
+                               WHEN n.start_ymd_ok THEN replace(%(date_exists)s, chr(1), n.t_start)
                                ELSE replace(%(date_bad)s, chr(1), left(n.t_start, 30)) END),
     (7, 'gender', CASE WHEN n.t_gender IS NOT NULL AND n.gender_v IS NULL THEN %(gender)s END),
     (8, 'scheme', CASE WHEN n.t_scheme IS NOT NULL AND n.scheme_v IS NULL THEN %(scheme)s END),
@@ -506,7 +554,7 @@ CROSS JOIN LATERAL (VALUES
                                WHEN n.p_id IS NULL AND n.first_row <> n.row_no AND n.first_dob <> n.dob
                                    THEN replace(%(dob_in_file)s, chr(1), n.first_row::text) END)
 ) AS e(seq, col, msg)
-WHERE e.msg IS NOT NULL
+WHERE e.msg IS NOT NULL AND n.row_no NOT IN (SELECT row_no FROM bi_clean)
 """
 
 # Rows without errors against the person's existing coverage: the first overlapping record in the row path's order.
@@ -598,10 +646,7 @@ LEFT JOIN bi_within w ON w.row_no = n.row_no
 def _words(cursor) -> None:
     """The choice words (gender, scheme) of the list, each distinct spelling folded once as the row path folds it."""
     for kind, column, words in (("gender", "gender", GENDER_WORDS), ("scheme", "scheme", SCHEME_WORDS)):
-        cursor.execute(
-            f"SELECT DISTINCT btrim({column}, %s) FROM bi_stage WHERE {column} IS NOT NULL",  # noqa: S608
-            [WHITESPACE],
-        )
+        cursor.execute(f"SELECT DISTINCT {column} FROM bi_stage WHERE {column} IS NOT NULL")  # noqa: S608
         pairs = [(kind, raw, str(words[_fold(raw)])) for (raw,) in cursor.fetchall() if _fold(raw) in words]
         if pairs:
             with cursor.copy("COPY bi_words (kind, raw, value) FROM STDIN") as copy:
@@ -634,11 +679,11 @@ def _scope_people(cursor, *, user) -> None:
     )
 
 
-def _stage(cursor, *, name: str, stream, progress=None) -> int:
+def _stage(cursor, *, name: str, stream, progress=None, max_rows=None) -> int:
     _script(cursor, SETUP_SQL)
     count = 0
     with cursor.copy(f"COPY bi_stage ({', '.join(COPY_COLUMNS)}) FROM STDIN") as copy:
-        for row in stream_rows(name=name, stream=stream):
+        for row in stream_rows(name=name, stream=stream, max_rows=max_rows):
             copy.write_row(row)
             count += 1
             if progress and count % 100_000 == 0:
@@ -651,12 +696,12 @@ def _plan_sql(cursor, *, user, unit, today) -> None:
     messages = _messages(unit=unit)
     scoped = _scope_tables(cursor, user=user)
     _words(cursor)
-    cursor.execute(PARSE_SQL, {"ws": WHITESPACE})
     override = _enrollment_unit_override(user=user, unit=unit)
-    cursor.execute(
-        NORM_SQL,
+    _script(
+        cursor,
+        DISTINCT_SQL,
         {
-            "ws_run": "[" + WHITESPACE + "]+",
+            "ws": WHITESPACE,
             "scoped": scoped,
             "check_unit": unit.pk if unit is not None else None,
             "check_unit_po": bool(unit is not None and unit.is_provincial_office),
@@ -666,18 +711,18 @@ def _plan_sql(cursor, *, user, unit, today) -> None:
             "override_name": override.name if override else None,
         },
     )
+    cursor.execute("ANALYZE bi_dates, bi_months, bi_cref, bi_aref, bi_words")
+    cursor.execute(NORM_SQL, {"ws": WHITESPACE, "ws_run": "[" + WHITESPACE + "]+"})
     cursor.execute("ANALYZE bi_norm")
     _scope_people(cursor, user=user)
-    cursor.execute(
-        ERRORS_SQL,
-        {
-            **messages,
-            "today": today,
-            "min_age": VSI_MIN_AGE,
-            "vsi_months": list(ALLOWED_MONTHS[Scheme.VSI]),
-            "hi_months": list(ALLOWED_MONTHS[Scheme.HI_FAMILY]),
-        },
-    )
+    limits = {
+        "today": today,
+        "min_age": VSI_MIN_AGE,
+        "vsi_months": list(ALLOWED_MONTHS[Scheme.VSI]),
+        "hi_months": list(ALLOWED_MONTHS[Scheme.HI_FAMILY]),
+    }
+    cursor.execute(CLEAN_SQL, limits)
+    cursor.execute(ERRORS_SQL, {**messages, **limits, "ws": WHITESPACE})
     cursor.execute("CREATE INDEX ON bi_err (row_no)")
     cursor.execute(EXISTING_SQL)
     _script(cursor, WITHIN_SQL)
@@ -685,7 +730,10 @@ def _plan_sql(cursor, *, user, unit, today) -> None:
 
 
 REPORT_SQL = """
-SELECT s.row_no, s.status, s.existing_id, s.note, n.raw, n.nul_mask, n.scheme_v,
+SELECT s.row_no, s.status, s.existing_id, s.note,
+       ARRAY[t.si_number, t.full_name, t.date_of_birth, t.gender, t.commune_code, t.scheme, t.enrolled_on,
+             t.coverage_start, t.months, t.collection_agent_code],
+       n.nul_mask, n.scheme_v,
        CASE WHEN n.p_id IS NOT NULL AND sp.participant_id IS NOT NULL AND n.p_dob = n.dob THEN
            jsonb_strip_nulls(jsonb_build_object(
                'full_name', CASE WHEN n.name IS NOT NULL AND n.name <> n.p_name THEN jsonb_build_array(n.p_name, n.name) END,
@@ -695,6 +743,7 @@ SELECT s.row_no, s.status, s.existing_id, s.note, n.raw, n.nul_mask, n.scheme_v,
        (SELECT jsonb_agg(jsonb_build_array(r.col, r.msg) ORDER BY r.seq) FROM bi_err r WHERE r.row_no = s.row_no)
 FROM (SELECT * FROM bi_status WHERE status = %s ORDER BY row_no LIMIT %s) s
 JOIN bi_norm n ON n.row_no = s.row_no
+JOIN bi_stage t ON t.row_no = s.row_no
 LEFT JOIN bi_scope_people sp ON sp.participant_id = n.p_id
 ORDER BY s.row_no
 """
@@ -842,8 +891,8 @@ def _apply_sql(cursor, *, user) -> dict:
 
 
 TEMP_TABLES = (
-    "bi_stage, bi_err, bi_words, bi_parsed, bi_norm, bi_communes, bi_scope_people, bi_people, bi_cand, bi_multi, "
-    "bi_within, bi_status, bi_new, bi_person_last, bi_kinds"
+    "bi_stage, bi_err, bi_words, bi_dates, bi_months, bi_cref, bi_aref, bi_norm, bi_clean, bi_communes, "
+    "bi_scope_people, bi_people, bi_cand, bi_multi, bi_within, bi_status, bi_new, bi_person_last, bi_kinds"
 )
 
 
@@ -851,7 +900,6 @@ def _drop(cursor) -> None:
     """Drops the staging tables at once: inside an enclosing transaction (a test, a caller's atomic block) ON COMMIT
     DROP would come too late for the next import on the same connection."""
     cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")  # noqa: S608  (constant names)
-    cursor.execute("DROP FUNCTION IF EXISTS pg_temp.bi_ymd(text), pg_temp.bi_date(int[])")
 
 
 def bulk_import(
@@ -863,26 +911,38 @@ def bulk_import(
     commit: bool,
     progress: Callable[[int, int], None] | None = None,
     today: datetime.date | None = None,
+    max_rows: int | None = None,
+    _retried: bool = False,
 ) -> BulkPlan:
     """Checks (commit=False) or saves all or nothing (commit=True) a list streamed from `stream` (binary, seekable).
 
     Raises ImportFileError when the file as a whole cannot be read, BulkRejected (nothing saved) when a row is wrong.
+    `max_rows` bounds the list (default MAX_BULK_IMPORT_ROWS; browser uploads keep MAX_IMPORT_ROWS).
     """
     today = today or timezone.localdate()
     try:
         with transaction.atomic(), connection.cursor() as django_cursor:
             cursor = django_cursor.cursor  # psycopg's own cursor: COPY
-            total = _stage(cursor, name=name, stream=stream, progress=progress)
+            started = time.perf_counter()
+            # One big batch: JIT compiling these wide statements costs more than it saves, and sorts and hashes of a
+            # million rows belong in memory (for this transaction only).
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+            total = _stage(cursor, name=name, stream=stream, progress=progress, max_rows=max_rows)
+            staged = time.perf_counter()
             if progress:
                 progress(0, total)
             _plan_sql(cursor, user=user, unit=unit, today=today)
             plan = _report(cursor)
+            checked = time.perf_counter()
+            plan.timings = {"read_and_copy": round(staged - started, 2), "check": round(checked - staged, 2)}
             if plan.totals["error"]:
                 raise BulkRejected(plan)
             if not commit:
                 transaction.set_rollback(True)
                 return plan
             changed = _apply_sql(cursor, user=user)
+            plan.timings["write"] = round(time.perf_counter() - checked, 2)
             plan.changed = changed
             enrollments_changed_on_commit(
                 unit_ids=changed["unit_ids"],
@@ -894,10 +954,20 @@ def bulk_import(
                 progress(total, total)
             _drop(cursor)
     except IntegrityError:
-        # Someone saved one of these people or coverages meanwhile: check again, outside, and say which rows.
-        if not commit:
+        # Someone saved one of these people or coverages while the list was being checked: everything was rolled
+        # back; check and save once more, seeing their rows now (a row that now clashes is reported as usual).
+        if not commit or _retried:
             raise
         stream.seek(0)
-        plan = bulk_import(name=name, stream=stream, user=user, unit=unit, commit=False, today=today)
-        raise BulkRejected(plan) from None
+        return bulk_import(
+            name=name,
+            stream=stream,
+            user=user,
+            unit=unit,
+            commit=True,
+            progress=progress,
+            today=today,
+            max_rows=max_rows,
+            _retried=True,
+        )
     return plan

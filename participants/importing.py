@@ -692,20 +692,33 @@ def upload_create(*, user, name: str, data: bytes):
 
 def upload_check(*, upload) -> None:
     """Reads and checks an upload without saving any enrollment; the report is what the preview page shows."""
+    from participants import bulk_import
     from participants.models import EnrollmentUpload
 
     try:
-        rows = read_table(name=upload.original_name, data=bytes(upload.content))
+        if bulk_import.available():
+            # PostgreSQL: the set-based path (same checks, same report), streamed from the stored bytes.
+            try:
+                plan = bulk_import.bulk_import(
+                    name=upload.original_name,
+                    stream=io.BytesIO(bytes(upload.content)),
+                    user=upload.uploaded_by,
+                    commit=False,
+                    max_rows=settings.MAX_IMPORT_ROWS,
+                )
+            except bulk_import.BulkRejected as exc:
+                plan = exc.plan
+        else:
+            rows = read_table(name=upload.original_name, data=bytes(upload.content))
+            plan = import_plan(rows=rows, user=upload.uploaded_by)
     except ImportFileError as exc:
         upload.status, upload.report = EnrollmentUpload.Status.INVALID, {"file_error": str(exc)}
+    except Exception:
+        # An unexpected failure must not leave the page polling "being checked" for ever.
+        upload.status = EnrollmentUpload.Status.FAILED
+        upload.save(update_fields=["status"])
+        raise
     else:
-        try:
-            plan = import_plan(rows=rows, user=upload.uploaded_by)
-        except Exception:
-            # An unexpected failure must not leave the page polling "being checked" for ever.
-            upload.status = EnrollmentUpload.Status.FAILED
-            upload.save(update_fields=["status"])
-            raise
         upload.report = plan.as_json()
         upload.status = EnrollmentUpload.Status.INVALID if plan.errors else EnrollmentUpload.Status.READY
     upload.save(update_fields=["status", "report"])
@@ -726,10 +739,22 @@ def upload_confirm(*, upload, progress=None, claimed: bool = False) -> bool:
     if not claimed:
         return False
     upload.refresh_from_db()
+    from participants import bulk_import
+
     try:
-        rows = read_table(name=upload.original_name, data=bytes(upload.content))
-        plan = import_apply(rows=rows, user=upload.uploaded_by, progress=progress)
-    except ImportRejected as exc:
+        if bulk_import.available():
+            plan = bulk_import.bulk_import(
+                name=upload.original_name,
+                stream=io.BytesIO(bytes(upload.content)),
+                user=upload.uploaded_by,
+                commit=True,
+                progress=progress,
+                max_rows=settings.MAX_IMPORT_ROWS,
+            )
+        else:
+            rows = read_table(name=upload.original_name, data=bytes(upload.content))
+            plan = import_apply(rows=rows, user=upload.uploaded_by, progress=progress)
+    except (ImportRejected, bulk_import.BulkRejected) as exc:
         upload.status, upload.report = EnrollmentUpload.Status.INVALID, exc.plan.as_json()
         upload.save(update_fields=["status", "report"])
         return True
@@ -739,7 +764,7 @@ def upload_confirm(*, upload, progress=None, claimed: bool = False) -> bool:
         raise
     upload.status = EnrollmentUpload.Status.DONE
     upload.report = plan.as_json()
-    upload.created_count = len(plan.to_create)
+    upload.created_count = plan.counts()["create"]
     upload.finished_at = timezone.now()
     upload.save(update_fields=["status", "report", "created_count", "finished_at"])
     return True
