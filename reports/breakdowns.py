@@ -23,7 +23,7 @@ from collections.abc import Iterable
 
 from celery import shared_task
 from django.db import OperationalError, connection
-from django.db.models import Q, Sum
+from django.db.models import F, Q
 
 from campaigns.models import Campaign
 from districts.models import District
@@ -98,11 +98,13 @@ def _insert(jobs: list[tuple[Campaign, datetime.date]], touched: list[tuple[int,
     params += list(engine.GROWTH_KINDS)
     table = qn(AttainmentBreakdown._meta.db_table)
     columns = f"campaign_id, unit_id, scheme, dimension, bucket, {qn('count')}, as_of"
-    sums = " UNION ALL ".join(
+    selects = [
         f"SELECT campaign_id, unit_id, scheme, %s, {d}, SUM(n), as_of FROM {{groups}} "  # noqa: S608 # nosec B608 - a fixed column name of the groups; every value is a %s parameter
         f"GROUP BY campaign_id, as_of, unit_id, scheme, {d}"
         for d in SUMMED
-    )
+    ]
+    # Ordered by campaign: a page reads one campaign's rows, which then sit on a few neighbouring pages.
+    sums = " UNION ALL ".join(selects) + " ORDER BY 1, 2"
     sums_params = [str(d) for d in SUMMED]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql" and (touched is None or len(touched) > SYNC_MAX_UNITS):
@@ -122,6 +124,26 @@ def _insert(jobs: list[tuple[Campaign, datetime.date]], touched: list[tuple[int,
             return max(written, 0)
         sql = f"WITH {cte}, g AS ({grouped}) INSERT INTO {table} ({columns}) {sums.format(groups='g')}"  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
         cursor.execute(sql, params + sums_params)  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        return max(cursor.rowcount, 0)
+
+
+def _province_sums(campaign_ids: list[int]) -> int:
+    """The province rows (no unit) of these campaigns, summed from their unit rows by one INSERT … SELECT: a
+    manager's page reads ~40 rows instead of summing ~1,000."""
+    AttainmentBreakdown.objects.filter(campaign_id__in=campaign_ids, unit__isnull=True).exclude(
+        dimension=Dimension.BUILT
+    ).delete()
+    qn = connection.ops.quote_name
+    table = qn(AttainmentBreakdown._meta.db_table)
+    columns = f"campaign_id, unit_id, scheme, dimension, bucket, {qn('count')}, as_of"
+    placeholders = ", ".join(["%s"] * len(campaign_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) SELECT campaign_id, NULL, scheme, dimension, bucket, SUM({qn('count')}), "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"as_of FROM {table} WHERE campaign_id IN ({placeholders}) AND unit_id IS NOT NULL "
+            f"GROUP BY campaign_id, as_of, scheme, dimension, bucket ORDER BY campaign_id",
+            campaign_ids,
+        )
         return max(cursor.rowcount, 0)
 
 
@@ -169,6 +191,8 @@ def rebuild(campaign_ids: Iterable[int], unit_ids: dict[int, set[int]] | None = 
         )
     if partial:
         written += _insert(partial, touched)
+    if full or partial:
+        written += _province_sums([c.pk for c, _day in full + partial])
     logger.info(
         "breakdowns: %s rows for %s campaigns in %.3f s", written, len(campaign_ids), time.monotonic() - started
     )
@@ -225,11 +249,15 @@ def stored_breakdown(
     """
     units = {u for u in (unit_id, user_unit_id) if u}
     qs = AttainmentBreakdown.objects.filter(campaign=campaign, as_of=as_of)
+    marker = Q(unit__isnull=True, dimension=Dimension.BUILT)
     if len(units) > 1:
-        qs = qs.filter(unit__isnull=True)  # another unit than the user's own: the marker only, no counts
+        qs = qs.filter(marker)  # another unit than the user's own: the marker only, no counts
     elif units:
-        qs = qs.filter(Q(unit_id=units.pop()) | Q(unit__isnull=True))
-    rows = list(qs.order_by().values("dimension", "bucket", "scheme").annotate(n=Sum("count")).order_by())
+        qs = qs.filter(Q(unit_id=units.pop()) | marker)
+    else:
+        qs = qs.filter(unit__isnull=True)  # the province rows
+    # One row per dimension, group and scheme either way (the province's are stored sums).
+    rows = list(qs.order_by().values("dimension", "bucket", "scheme", n=F("count")))
     markers = [r for r in rows if r["dimension"] == Dimension.BUILT]
     if not markers:
         return None
