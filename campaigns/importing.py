@@ -720,27 +720,30 @@ def import_apply(*, campaign: Campaign, table: Table, user, file_name: str, camp
     raises ImportInvalid and writes nothing. Importing the same file twice changes nothing the second time.
 
     `campaign_locked`: the caller has selected the campaign FOR UPDATE in its own, still open, transaction."""
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (the browser's and the command's): a refused file is reported after
+    # the block, having written nothing, and any other error ends the caller's transaction anyway.
+    with transaction.atomic(savepoint=False):
         # One import at a time per campaign: the preview below must still be true when the rows are written.
         if not campaign_locked:
             Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
         # The targets are read once, locked, and serve both the preview's old values and the write.
         locked = targets_locked(campaign=campaign)
         preview = build_preview(campaign, table, existing={key: target.value for key, target in locked.items()})
-        if not preview.is_valid:
-            raise ImportInvalid(preview)
-        targets_bulk_set(
-            existing=locked,
-            campaign=campaign,
-            values=[
-                (None if row.is_province else row.unit, change.scheme, change.new)
-                for row in preview.rows
-                for change in row.changes
-                if change.status != "unchanged"
-            ],
-            history_user=user,
-            change_reason=change_reason_for(file_name),
-        )
+        if preview.is_valid:
+            targets_bulk_set(
+                existing=locked,
+                campaign=campaign,
+                values=[
+                    (None if row.is_province else row.unit, change.scheme, change.new)
+                    for row in preview.rows
+                    for change in row.changes
+                    if change.status != "unchanged"
+                ],
+                history_user=user,
+                change_reason=change_reason_for(file_name),
+            )
+    if not preview.is_valid:
+        raise ImportInvalid(preview)
     return preview
 
 
