@@ -22,11 +22,10 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_targets, campaign_unit_condition
+from campaigns.selectors import campaign_targets
 from campaigns.services import targets_bulk_set, targets_locked
 from districts.models import District
 from participants.models import Scheme
@@ -480,22 +479,34 @@ def parse_target(value) -> tuple[int | None, str | None]:
     return number, None
 
 
+def _existed_during(unit: District, campaign: Campaign) -> bool:
+    """campaigns.selectors.campaign_unit_condition's first half, on a unit already read: it existed at some time
+    during the campaign's window."""
+    return (unit.valid_from is None or unit.valid_from <= campaign.end_date) and (
+        unit.ceased_on is None or unit.ceased_on > campaign.start_date
+    )
+
+
 class UnitMatcher:
     """Finds a row's unit among the campaign's province's units: by code, else by name (case, diacritics and
     prefixes such as Huyện, Thị xã, Thành phố, Quận, TP. do not matter)."""
 
-    def __init__(self, campaign: Campaign):
+    def __init__(self, campaign: Campaign, *, targeted_unit_ids=None):
+        """`targeted_unit_ids`: the units that have a target in the campaign, when the caller has read them."""
         self.campaign = campaign
         self.province = campaign.province
-        # One query: every unit of the province, each flagged whether the campaign covers it (campaign_units).
+        if targeted_unit_ids is None:
+            targeted_unit_ids = {unit_id for unit_id, _scheme in campaign_targets(campaign) if unit_id is not None}
+        # The province's few dozen units in a plain query (the ORM compiles it in a fraction of the time the
+        # campaign_units() condition takes); which of them the campaign covers is the same rule, decided here.
         self.all_units = list(
             District.objects.filter(province_id=campaign.province_id)
             .only("id", "province_id", "code", "name", "kind", "valid_from", "ceased_on")
-            .annotate(in_campaign=ExpressionWrapper(campaign_unit_condition(campaign), output_field=BooleanField()))
             .order_by("code")
         )
-        self.candidates = [u for u in self.all_units if u.in_campaign]
-        self.outside = [u for u in self.all_units if not u.in_campaign]
+        covered = [_existed_during(u, campaign) or u.pk in targeted_unit_ids for u in self.all_units]
+        self.candidates = [u for u, inside in zip(self.all_units, covered, strict=True) if inside]
+        self.outside = [u for u, inside in zip(self.all_units, covered, strict=True) if not inside]
         self.by_code = {u.code: u for u in self.all_units}
         self.by_bare_code = {u.code.lstrip("0"): u for u in self.all_units}
         self.full = defaultdict(list)
@@ -663,9 +674,9 @@ def build_preview(campaign: Campaign, table: Table, *, existing: dict | None = N
         preview.file_problems.append(Problem(line=None, column="", message=_("The file has no rows of targets.")))
         return preview
 
-    matcher = UnitMatcher(campaign)
     if existing is None:
         existing = campaign_targets(campaign)
+    matcher = UnitMatcher(campaign, targeted_unit_ids={unit_id for unit_id, _scheme in existing if unit_id is not None})
     labels = dict(Scheme.choices)
     seen: dict[object, int] = {}
     for raw in table.rows:
