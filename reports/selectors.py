@@ -23,7 +23,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from districts.scoping import ROLES, scope_of, scope_queryset, visible_campaigns, visible_enrollments
+from districts.scoping import scope_of, scope_queryset, visible_campaigns, visible_enrollments
 from participants.models import EnrollmentKind, Scheme
 from reports import breakdowns, engine
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
@@ -32,26 +32,6 @@ from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, Rec
 STALE_AFTER = datetime.timedelta(hours=26)
 AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
 AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
-
-
-def preload_access(user) -> None:
-    """The user's role and scope (with its province and unit) in one query instead of three, filled into the caches
-    that districts.scoping reads (role_of's `_role_cache`, the `scope` relation): a dashboard has a budget of 8.
-    A user without a scope row is left to role_of and scope_of."""
-    from django.contrib.auth.models import Group
-
-    from districts.models import UserScope
-
-    if not user.is_authenticated or user.is_superuser or "_role_cache" in user.__dict__:
-        return
-    strongest = Case(*(When(name=role, then=Value(i)) for i, role in enumerate(reversed(ROLES))), default=Value(9))
-    role = Group.objects.filter(user=OuterRef("user_id"), name__in=ROLES).order_by(strongest).values("name")[:1]
-    scope = UserScope.objects.select_related("province", "unit").annotate(role=Subquery(role)).filter(user=user).first()
-    if scope is None:
-        return
-    user.__dict__["_role_cache"] = (user.pk, scope.role)
-    scope._state.fields_cache["user"] = user
-    user._state.fields_cache["scope"] = scope
 
 
 def dashboard_campaign(user, slug: str):

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 from django_tables2 import RequestConfig
@@ -103,39 +106,24 @@ def province_overview(request):
     return render(request, "reports/province_overview.html", {"items": items})
 
 
-@login_required
-@require_safe  # read-only: a POST is a wrong method (405), not a second GET
-def campaign_dashboard(request, slug):
-    """A campaign's dashboard: 8 queries at most with the middleware's three (session, user, second factor) — the
-    user's role and scope, the campaign with its freshness, its snapshot rows, the daily series (window campaigns) and
-    the stored breakdown; tests/reports/test_dashboard_queries.py holds it there."""
-    selectors.preload_access(request.user)
-    role = _role(request)
-    campaign = selectors.dashboard_campaign(request.user, slug)
-    if campaign is None:
-        raise Http404
-    unit_id = selectors.user_unit_id(request.user)
-    # Every snapshot row the user may see, once: the headline, the ranking, the bar charts and the freshness line.
-    all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
-    fresh = selectors.freshness_from(campaign, all_rows)
-    as_of = fresh.as_of or engine.default_as_of(campaign)
-    headline = sorted(
-        (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
-    )
-    unit_rows = [r for r in all_rows if r.unit_id is not None]
+# Snapshot-derived fragments of the dashboard, per process: a bounded in-memory cache (never the shared Redis, whose
+# outage must not slow a page), keyed by the snapshot's version so that a new run is never hidden.
+_FRAGMENTS = LocMemCache("reports-dashboard-fragments", {"OPTIONS": {"MAX_ENTRIES": 500, "CULL_FREQUENCY": 4}})
+FRAGMENTS_SECONDS = 600
 
-    ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
-    filtered = any(request.GET.get(name) for name in ranking_filter.form.fields)
-    # The filter's own query only when the ranking is filtered; otherwise the rows already read.
-    table = RankingTable(
-        ranking_filter.qs if filtered else unit_rows, campaign=campaign, show_achieved=campaign.is_stock
-    )
-    RequestConfig(request, paginate={"per_page": 100}).configure(table)
-    export_format = request.GET.get("_export")
-    if TableExport.is_valid_format(export_format):
-        exporter = TableExport(export_format, table)
-        return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
 
+def _fragments_key(request, campaign, rows, unit_id) -> str:
+    """The version of what the fragments show: the campaign (and its slug, in the links), the snapshot rows the
+    user sees (their count and latest computation time: every run rewrites the province row, or the unit's own),
+    the user's unit, the language and the query string (sort, filters, page)."""
+    latest = max((r.computed_at for r in rows), default=None)
+    params = sorted((k, tuple(request.GET.getlist(k))) for k in request.GET)
+    version = (campaign.pk, campaign.slug, str(latest), len(rows), unit_id, get_language(), params)
+    return "dash:" + hashlib.sha256(repr(version).encode()).hexdigest()
+
+
+def _snapshot_fragments(campaign, table, headline, unit_rows, unit_id) -> dict:
+    """The ranking's markup, the cumulative chart (with its daily series' query) and the bar charts."""
     labels = _scheme_labels()
     cumulative = None
     if not campaign.is_stock:
@@ -155,6 +143,51 @@ def campaign_dashboard(request, slug):
             rows = [r for r in unit_rows if r.scheme == scheme]
             if rows:
                 bar_charts.append(charts.to_html(charts.attainment_bar_chart(rows=rows, scheme_label=labels[scheme])))
+    return {"ranking": table.fast_html(), "cumulative": cumulative, "bar_charts": bar_charts}
+
+
+@login_required
+@require_safe  # read-only: a POST is a wrong method (405), not a second GET
+def campaign_dashboard(request, slug):
+    """A campaign's dashboard: 8 queries at most with the middleware's three (session, user, second factor) — the
+    user's role and scope, the campaign with its freshness, its snapshot rows, the daily series (window campaigns) and
+    the stored breakdown; tests/reports/test_dashboard_queries.py holds it there."""
+    role = _role(request)
+    campaign = selectors.dashboard_campaign(request.user, slug)
+    if campaign is None:
+        raise Http404
+    unit_id = selectors.user_unit_id(request.user)
+    # Every snapshot row the user may see, once: the headline, the ranking, the bar charts and the freshness line.
+    all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
+    fresh = selectors.freshness_from(campaign, all_rows)
+    as_of = fresh.as_of or engine.default_as_of(campaign)
+    headline = sorted(
+        (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
+    )
+    unit_rows = [r for r in all_rows if r.unit_id is not None]
+
+    ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
+    export_format = request.GET.get("_export")
+    exporting = TableExport.is_valid_format(export_format)
+    # The ranking's markup and the charts depend on nothing but the snapshot rows the user sees and the request's
+    # sort/filter/page: kept per snapshot version (see _snapshot_fragments), they cost neither the daily series'
+    # query nor their rendering on the next view of the same snapshot.
+    key = None if exporting else _fragments_key(request, campaign, all_rows, unit_id)
+    fragments = _FRAGMENTS.get(key) if key else None
+    table = None
+    if fragments is None:
+        filtered = any(request.GET.get(name) for name in ranking_filter.form.fields)
+        # The filter's own query only when the ranking is filtered; otherwise the rows already read.
+        table = RankingTable(
+            ranking_filter.qs if filtered else unit_rows, campaign=campaign, show_achieved=campaign.is_stock
+        )
+        RequestConfig(request, paginate={"per_page": 100}).configure(table)
+        if exporting:
+            exporter = TableExport(export_format, table)
+            return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
+        fragments = _snapshot_fragments(campaign, table, headline, unit_rows, unit_id)
+        if fragments["ranking"] is not None:  # several pages: django-tables2's own template, not kept
+            _FRAGMENTS.set(key, fragments, FRAGMENTS_SECONDS)
     own_unit = next((r.unit for r in unit_rows if r.unit_id == unit_id), None) if unit_id else None
     context = {
         "campaign": campaign,
@@ -162,9 +195,10 @@ def campaign_dashboard(request, slug):
         "fresh": fresh,
         "as_of": as_of,
         "table": table,
+        "ranking": fragments["ranking"],
         "filter": ranking_filter,
-        "cumulative_chart": cumulative,
-        "bar_charts": bar_charts,
+        "cumulative_chart": fragments["cumulative"],
+        "bar_charts": fragments["bar_charts"],
         "own_unit": own_unit,
         "can_recompute": role == ROLE_ADMIN,
         "enrollments_url": enrollment_list_url(campaign=campaign, as_of=as_of, unit=own_unit),

@@ -81,3 +81,28 @@ def test_the_fast_ranking_matches_django_tables2(snapshots, manager_user, sort):
     fast, slow = cells(table.fast_html()), cells(table.as_html(request))
     assert len(fast) > 30
     assert fast == slow
+
+
+def test_the_kept_fragments_follow_every_new_snapshot(client, snapshots, manager_user, unit):
+    campaign = snapshots[0]
+    client.force_login(manager_user)
+    url = reverse("reports:campaign_dashboard", kwargs={"slug": campaign.slug})
+
+    def ranking_and_charts(body):
+        """The ranking's markup and the ids of the snapshot's charts (the breakdown's, read each time, left out)."""
+        ranking = re.search(r'aria-labelledby="ranking-title".*?</section>', body, re.S).group(0)
+        charts = body[: body.index('aria-labelledby="breakdown-title"')]
+        return ranking, re.findall(r'data-plotly-figure="(chart-[0-9a-f]+)"', charts)
+
+    first = ranking_and_charts(client.get(url).content.decode())
+    again = ranking_and_charts(client.get(url).content.decode())
+    assert again == first  # the same snapshot: the kept markup, charts included
+    sorted_page = ranking_and_charts(client.get(url, {"sort": "-attained_pct"}).content.decode())
+    assert sorted_page[0] != first[0]  # another query string: its own fragments
+
+    enroll(unit=unit, on=D(2024, 3, 22))
+    enroll(unit=unit, on=D(2024, 3, 23))
+    engine.snapshot_rebuild(campaigns=[campaign], as_of=D(2024, 3, 25), unit_ids={campaign.pk: {unit.pk}})
+    after = ranking_and_charts(client.get(url).content.decode())
+    assert after[1] != first[1]  # rebuilt for the new snapshot
+    assert after[0] != first[0]
