@@ -10,7 +10,13 @@ and their history tables. Messages are the row path's own translated strings, fi
 
 What differs from the row path, on purpose:
 - a person created from several rows of one list gets one history record (the row path writes one per row that
-  changed the name, gender or commune); the person's final values are the same (those of the last row);
+  changed the name, gender or commune); the person's final values are the same (those of the last row); the
+  history records of people carry no user (as the row path's, outside a request);
+- an enrollment of the list whose kind a later, back-dated row of the same list changes is created with its final
+  kind (the row path creates it with the first kind and adds a change record); records that existed before the
+  import are re-derived, with change records, exactly where the row path re-derives them;
+- a concurrent save of one of the list's people or coverages (a unique or exclusion constraint fires) rolls the
+  import back and runs it once more, instead of the row path's lock on each person;
 - a typed XLSX cell (a number or a date) is echoed in the preview as the value it was read as (0123456789,
   2024-03-01), where the row path echoes Python's text of the cell (123456789, 2024-03-01 00:00:00);
 - the preview lists the first ERROR_SAMPLE error rows and duplicates (the counts are complete).
