@@ -42,6 +42,11 @@ def dashboard_campaign(user, slug: str):
     if unit_id:
         pending = pending.filter(unit_id=unit_id)
     last_run = RecomputeRun.objects.filter(Q(campaign=OuterRef("pk")) | Q(campaign__isnull=True)).order_by("-pk")
+    # The snapshot rows the user sees, summed up: their version (latest computation, count) and date.
+    totals = AttainmentTotal.objects.filter(campaign=OuterRef("pk"))
+    if unit_id:
+        totals = totals.filter(unit_id=unit_id)
+    totals = totals.order_by().values("campaign")
     return (
         visible_campaigns(user)
         .select_related("province")
@@ -49,17 +54,18 @@ def dashboard_campaign(user, slug: str):
             pending_since=Subquery(pending.order_by("-marked_at").values("marked_at")[:1]),
             last_run_status=Subquery(last_run.values("status")[:1]),
             last_run_finished_at=Subquery(last_run.values("finished_at")[:1]),
+            snapshot_at=Subquery(totals.annotate(m=Max("computed_at")).values("m")),
+            snapshot_as_of=Subquery(totals.annotate(m=Max("as_of")).values("m")),
+            snapshot_rows=Subquery(totals.annotate(n=Count("pk")).values("n")),
         )
         .filter(slug=slug)
         .first()
     )
 
 
-def freshness_from(campaign: Campaign, rows: list[AttainmentTotal]) -> Freshness:
-    """freshness() from what the dashboard has already read: its snapshot rows and the annotations of
-    dashboard_campaign (no query)."""
-    computed_at = max((r.computed_at for r in rows), default=None)
-    as_of = max((r.as_of for r in rows), default=None)
+def freshness_from(campaign: Campaign) -> Freshness:
+    """freshness() from the annotations of dashboard_campaign (no query)."""
+    computed_at, as_of = campaign.snapshot_at, campaign.snapshot_as_of
     pending_since = campaign.pending_since
     stale = computed_at is None or pending_since is not None
     if computed_at is not None and campaign.end_date >= timezone.localdate() - datetime.timedelta(days=1):
@@ -175,7 +181,7 @@ def campaign_enrollments(user, campaign: Campaign, as_of: datetime.date, *, unit
         kind__in=engine.GROWTH_KINDS,
     )
     if unit is not None:
-        qs = qs.filter(unit=unit)
+        qs = qs.filter(unit_id=unit.pk)  # a District, or the dashboard's kept (pk, name) of the user's unit
     return qs
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -112,18 +114,26 @@ _FRAGMENTS = LocMemCache("reports-dashboard-fragments", {"OPTIONS": {"MAX_ENTRIE
 FRAGMENTS_SECONDS = 600
 
 
-def _fragments_key(request, campaign, rows, unit_id) -> str:
+def _fragments_key(request, campaign, unit_id) -> str:
     """The version of what the fragments show: the campaign (and its slug, in the links), the snapshot rows the
-    user sees (their count and latest computation time: every run rewrites the province row, or the unit's own),
-    the user's unit, the language and the query string (sort, filters, page)."""
-    latest = max((r.computed_at for r in rows), default=None)
+    user sees (their count and latest computation time, from dashboard_campaign: every run rewrites the province
+    row, or the unit's own), the user's unit, the language and the query string (sort, filters, page)."""
     params = sorted((k, tuple(request.GET.getlist(k))) for k in request.GET)
-    version = (campaign.pk, campaign.slug, str(latest), len(rows), unit_id, get_language(), params)
+    version = (
+        campaign.pk,
+        campaign.slug,
+        str(campaign.snapshot_at),
+        campaign.snapshot_rows,
+        unit_id,
+        get_language(),
+        params,
+    )
     return "dash:" + hashlib.sha256(repr(version).encode()).hexdigest()
 
 
-def _snapshot_fragments(campaign, table, headline, unit_rows, unit_id) -> dict:
-    """The ranking's markup, the cumulative chart (with its daily series' query) and the bar charts."""
+def _snapshot_fragments(request, campaign, table, headline, unit_rows, unit_id) -> dict:
+    """The headline cards, the ranking's markup, the cumulative chart (with its daily series' query), the bar charts
+    and the user's own unit (its id and name)."""
     labels = _scheme_labels()
     cumulative = None
     if not campaign.is_stock:
@@ -143,7 +153,14 @@ def _snapshot_fragments(campaign, table, headline, unit_rows, unit_id) -> dict:
             rows = [r for r in unit_rows if r.scheme == scheme]
             if rows:
                 bar_charts.append(charts.to_html(charts.attainment_bar_chart(rows=rows, scheme_label=labels[scheme])))
-    return {"ranking": table.fast_html(), "cumulative": cumulative, "bar_charts": bar_charts}
+    own = next((r.unit for r in unit_rows if r.unit_id == unit_id), None) if unit_id else None
+    return {
+        "cards": render_to_string("reports/inc/cards.html", {"rows": headline, "campaign": campaign}, request),
+        "ranking": table.fast_html(),
+        "cumulative": cumulative,
+        "bar_charts": bar_charts,
+        "own_unit": SimpleNamespace(pk=own.pk, name=own.name) if own else None,
+    }
 
 
 @login_required
@@ -157,25 +174,24 @@ def campaign_dashboard(request, slug):
     if campaign is None:
         raise Http404
     unit_id = selectors.user_unit_id(request.user)
-    # Every snapshot row the user may see, once: the headline, the ranking, the bar charts and the freshness line.
-    all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
-    fresh = selectors.freshness_from(campaign, all_rows)
+    fresh = selectors.freshness_from(campaign)
     as_of = fresh.as_of or engine.default_as_of(campaign)
-    headline = sorted(
-        (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
-    )
-    unit_rows = [r for r in all_rows if r.unit_id is not None]
-
     ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
     export_format = request.GET.get("_export")
     exporting = TableExport.is_valid_format(export_format)
-    # The ranking's markup and the charts depend on nothing but the snapshot rows the user sees and the request's
-    # sort/filter/page: kept per snapshot version (see _snapshot_fragments), they cost neither the daily series'
-    # query nor their rendering on the next view of the same snapshot.
-    key = None if exporting else _fragments_key(request, campaign, all_rows, unit_id)
+    # Everything drawn from the snapshot rows (cards, ranking, charts) depends on nothing but those rows and the
+    # request's sort/filter/page: kept per snapshot version (see _fragments_key), the next view of the same
+    # snapshot reads neither the rows nor the daily series, nor renders them again.
+    key = None if exporting else _fragments_key(request, campaign, unit_id)
     fragments = _FRAGMENTS.get(key) if key else None
     table = None
     if fragments is None:
+        # Every snapshot row the user may see, once: the cards, the ranking and the bar charts.
+        all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
+        headline = sorted(
+            (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
+        )
+        unit_rows = [r for r in all_rows if r.unit_id is not None]
         filtered = any(request.GET.get(name) for name in ranking_filter.form.fields)
         # The filter's own query only when the ranking is filtered; otherwise the rows already read.
         table = RankingTable(
@@ -185,13 +201,13 @@ def campaign_dashboard(request, slug):
         if exporting:
             exporter = TableExport(export_format, table)
             return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
-        fragments = _snapshot_fragments(campaign, table, headline, unit_rows, unit_id)
+        fragments = _snapshot_fragments(request, campaign, table, headline, unit_rows, unit_id)
         if fragments["ranking"] is not None:  # several pages: django-tables2's own template, not kept
             _FRAGMENTS.set(key, fragments, FRAGMENTS_SECONDS)
-    own_unit = next((r.unit for r in unit_rows if r.unit_id == unit_id), None) if unit_id else None
+    own_unit = fragments["own_unit"]
     context = {
         "campaign": campaign,
-        "headline": headline,
+        "cards": fragments["cards"],
         "fresh": fresh,
         "as_of": as_of,
         "table": table,
