@@ -117,8 +117,8 @@ def _insert(jobs: list[tuple[Campaign, datetime.date]], touched: list[tuple[int,
             cursor.execute("SET LOCAL jit = off")
             groups = "pg_temp.reports_breakdown_groups"
             cursor.execute(f"DROP TABLE IF EXISTS {groups}")
-            cursor.execute(f"CREATE TEMPORARY TABLE {groups} ON COMMIT DROP AS WITH {cte} {grouped}", params)  # noqa: S608 # nosec B608 - as below
-            cursor.execute(f"INSERT INTO {table} ({columns}) {sums.format(groups=groups)}", sums_params)  # noqa: S608 # nosec B608 - as below
+            cursor.execute(f"CREATE TEMPORARY TABLE {groups} ON COMMIT DROP AS WITH {cte} {grouped}", params)  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+            cursor.execute(f"INSERT INTO {table} ({columns}) {sums.format(groups=groups)}", sums_params)  # noqa: S608 # nosec B608 - names from _meta, values are parameters
             written = cursor.rowcount
             cursor.execute(f"DROP TABLE {groups}")
             return max(written, 0)
