@@ -770,7 +770,8 @@ def _row_check(record) -> RowCheck:
     return check
 
 
-def _report(cursor, *, sample: int = ERROR_SAMPLE) -> BulkPlan:
+def _report(cursor, *, sample: int | None = None) -> BulkPlan:
+    sample = sample or ERROR_SAMPLE
     cursor.execute(
         "SELECT count(*), count(*) FILTER (WHERE status = 'create'), count(*) FILTER (WHERE status = 'duplicate'), "
         "count(*) FILTER (WHERE status = 'error') FROM bi_status"

@@ -385,3 +385,16 @@ def test_the_command_uses_the_set_based_path_and_its_dry_run_saves_nothing(commu
     with pytest.raises(CommandError, match="1 row"):
         call_command("import_enrollments", str(bad), stdout=io.StringIO(), stderr=err)
     assert "row 2, si_number" in err.getvalue()
+
+
+def test_a_long_list_of_errors_shows_the_first_rows_and_counts_them_all(commune, monkeypatch):
+    monkeypatch.setattr(bulk_import, "ERROR_SAMPLE", 3)
+    rows = [person_row(f"24110000{i:02d}", commune, months="7") for i in range(8)]
+    rows += [person_row(f"24120000{i:02d}", commune) for i in range(2)]
+    with pytest.raises(bulk_import.BulkRejected) as caught:
+        bulk_import.bulk_import(name="l.csv", stream=io.BytesIO(csv_bytes(rows)), commit=True)
+    plan = caught.value.plan
+    assert plan.counts() == {"rows": 10, "create": 2, "duplicate": 0, "error": 8}
+    assert [r.number for r in plan.errors] == [2, 3, 4]
+    assert plan.as_json()["errors"][0]["errors"][0]["column"] == "months"
+    assert not Enrollment.objects.exists()
