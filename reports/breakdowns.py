@@ -38,8 +38,10 @@ Dimension = AttainmentBreakdown.Dimension
 AGE_BANDS = ((None, 25, "under_25"), (25, 35, "25_34"), (35, 45, "35_44"), (45, 55, "45_54"), (55, None, "55_plus"))
 AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
 AGE_YEARS = (25, 35, 45, 55)
-# An incremental run touching more units than this defers their rebuild to a task (see on_snapshot_written).
-SYNC_MAX_UNITS = 40
+# An incremental run touching more (campaign, unit) pairs than this defers their rebuild to a task (see
+# on_snapshot_written). At 10 million enrollments one pair costs ~15-50 ms (a unit's window joined to its
+# participants): one unit's entries in its two or three running campaigns stay in the run.
+SYNC_MAX_UNITS = 4
 PENDING = "pending"  # the marker's bucket while a deferred rebuild waits
 SUMMED = (Dimension.AGE, Dimension.GENDER, Dimension.OCCUPATION, Dimension.KIND)
 
@@ -202,8 +204,8 @@ def rebuild(campaign_ids: Iterable[int], unit_ids: dict[int, set[int]] | None = 
 def on_snapshot_written(sender, *, campaign_ids, unit_ids=None, **kwargs):
     """reports.signals.snapshot_written receiver: the breakdowns follow the snapshot in the same transaction.
 
-    An incremental run that touched more than SYNC_MAX_UNITS units (an import, a day's entries of a whole
-    country) would cost as much as a full build: those units are rebuilt by a task after the commit instead, and
+    An incremental run that touched more than SYNC_MAX_UNITS (campaign, unit) pairs (an import, a day's entries of
+    a whole province or country) would cost up to a full build: those units are rebuilt by a task after the commit instead, and
     until then their campaigns' marker says "pending" (the page shows the previous counts and says so)."""
     if unit_ids is not None:
         wanted = {c: set(unit_ids.get(c, ())) for c in campaign_ids}
