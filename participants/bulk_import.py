@@ -29,6 +29,7 @@ import datetime
 import io
 import json
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ from participants.importing import (
     COLUMNS,
     GENDER_WORDS,
     HEADER_ALIASES,
+    MAX_XLSX_UNCOMPRESSED,
     PREVIEW_SAMPLE,
     REQUIRED,
     SCHEME_WORDS,
@@ -61,6 +63,8 @@ ERROR_SAMPLE = 1000
 # What Python's str.strip() and str.split() treat as white space, so that SQL trims exactly the same characters.
 WHITESPACE = "".join(chr(i) for i in range(0x110000) if chr(i).isspace())
 COPY_COLUMNS = ("row_no", "nul_mask", *COLUMNS)
+# Sheets are streamed: an .xlsx of two million rows unpacks to about 1.2 GB.
+BULK_XLSX_UNCOMPRESSED = 4 * 1024 * 1024 * 1024
 
 
 def available() -> bool:
@@ -117,7 +121,14 @@ def _csv_records(stream) -> Iterator[list]:
 
 def _xlsx_records(stream) -> Iterator[list]:
     data = stream.read()  # compressed bytes only (bounded by the size limit); the sheet's XML is streamed
-    _check_zip(data)
+    # A million-row sheet unpacks to more than the row path's bound, and is streamed, so only the compression ratio
+    # and this larger bound guard the sheets; every other part (shared strings, styles: read whole) keeps the small one.
+    _check_zip(data, max_uncompressed=BULK_XLSX_UNCOMPRESSED)
+    entries = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    if any(not e.filename.startswith("xl/worksheets/") and e.file_size > MAX_XLSX_UNCOMPRESSED for e in entries):
+        raise ImportFileError(
+            _("This workbook would unpack to far more data than it holds (a “zip bomb”); it was refused.")
+        )
     import openpyxl  # defusedxml is installed, so openpyxl parses the XML without entity expansion
 
     try:

@@ -141,9 +141,9 @@ def read_table(*, name: str, data: bytes) -> list[dict]:
     return _rows_from_matrix(matrix)
 
 
-def _check_zip(data: bytes) -> None:
+def _check_zip(data: bytes, *, max_uncompressed: int = MAX_XLSX_UNCOMPRESSED) -> None:
     try:
-        workbook_check(data, max_entries=MAX_XLSX_ENTRIES, max_uncompressed=MAX_XLSX_UNCOMPRESSED)
+        workbook_check(data, max_entries=MAX_XLSX_ENTRIES, max_uncompressed=max_uncompressed)
     except UnsafeWorkbook as exc:
         messages = {
             UnsafeWorkbook.DAMAGED: _("This file is damaged or is not an Excel workbook (.xlsx)."),
