@@ -398,3 +398,65 @@ def test_a_long_list_of_errors_shows_the_first_rows_and_counts_them_all(commune,
     assert [r.number for r in plan.errors] == [2, 3, 4]
     assert plan.as_json()["errors"][0]["errors"][0]["column"] == "months"
     assert not Enrollment.objects.exists()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_lists_give_the_same_outcome_on_both_paths(
+    seed, commune, other_commune, agent, other_agent, staff_user, history
+):
+    """Lists drawn from a small pool of good and bad values, so that repeats, overlaps, renewals, clashes with the
+    database and every kind of error meet in one file."""
+    import random
+
+    rng = random.Random(seed)
+    renewer, resumer, later = history
+    people = [
+        (renewer.si_number, "01/01/1980"),
+        (resumer.si_number, "1981-02-02"),
+        (later.si_number, "03/03/1982"),
+        (later.si_number, "04/04/1984"),  # the right number with another birth date
+        *[(f"24130000{i:02d}", rng.choice(["01/06/1985", "1990-12-31", "29/02/2000"])) for i in range(6)],
+        ("2413 000 099", "01/01/1970"),
+        ("24130000x9", "01/01/1970"),
+    ]
+    starts = [
+        "2022-12-01",
+        "2023-03-01",
+        "2023-06-01",
+        "2023-11-01",
+        "2024-01-01",
+        "2024-02-01",
+        "2024-03-01",
+        "31/01/2024",
+        "2024-02-30",
+        "sau",
+    ]
+    rows = []
+    for _ in range(40):
+        si, dob = rng.choice(people)
+        scheme = rng.choice(["vsi", "vsi", "hi_family", "BHYT HGĐ", "khác"])
+        months = rng.choice(["1", "3", "6", "12", "12", "24", "5", "x"])
+        place = rng.choice([commune] * 6 + [other_commune])
+        start = rng.choice(starts)
+        rows.append(
+            [
+                si,
+                rng.choice(["Người Thử", "  Người   Thử ", "Người Khác", ""]),
+                dob,
+                rng.choice(["nam", "Nữ", "female", "?"]),
+                place.code,
+                scheme,
+                rng.choice(["14/03/2024", "2024-03-01", "01/12/2023", "2999-01-01"]),
+                start,
+                months,
+                rng.choice(["", "", "", agent.code, other_agent.code, "NVT-X"]),
+            ]
+        )
+    data = csv_bytes(rows)
+    assert_same("random.csv", data, user=staff_user)
+    # Without the file's errors the rest is saved: the same rows, kinds and people on both paths.
+    errors = {r["number"] for r in row_plan("random.csv", data, user=staff_user)["errors"]}
+    clean = [r for number, r in enumerate(rows, start=2) if number not in errors]
+    if clean:
+        expected, (outcome, _state) = assert_same("clean.csv", csv_bytes(clean), user=staff_user)
+        assert outcome == "saved"
