@@ -487,14 +487,14 @@ def measure_pages(results: list, users: dict, campaigns, requests: int, budget_s
     from reports import breakdowns
     from reports.models import AttainmentBreakdown
 
-    # The stored breakdowns the dashboards read: what their full build adds to a full recompute (it runs inside
-    # the engine's transaction, on snapshot_written), and current ones for the pages below (an incremental run over
-    # many units leaves them to a task, which the in-process broker never runs).
+    # The stored breakdowns the dashboards read: their full build (the task a full recompute, or an incremental one
+    # over many units, leaves for after its commit — the in-process broker here never runs it), so that the pages
+    # below read current ones.
     with Timer() as t, transaction.atomic():
         built = breakdowns.rebuild(Campaign.objects.values_list("pk", flat=True))
     results.append(
         row(
-            "stored breakdowns, full build (part of the full recompute)",
+            "stored breakdowns, full build (a task after the full recompute)",
             round(t.seconds, 3),
             peak_mb=t.peak_mb,
             rows=f"{built:,} rows ({AttainmentBreakdown.objects.count():,} with the markers)",

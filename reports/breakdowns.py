@@ -4,14 +4,18 @@ The dashboard's counts by age band, gender, occupation and kind used to be compu
 request (a scan of the province's window joined to the participants: 0.4–1 s at 10 million enrollments). They are
 now written by the engine's run, as of the snapshot's date, into AttainmentBreakdown:
 
-- `on_snapshot_written` receives reports.signals.snapshot_written, inside the engine's transaction: a full run
-  rebuilds every unit of its campaigns, an incremental one only the touched units (the whole campaign when its stored
-  rows are for another date or were never built);
-- each campaign is one INSERT … SELECT: the enrollments grouped once by unit × scheme × kind × age band × gender ×
-  occupation in a CTE, then summed per dimension (UNION ALL) — no Python loop over rows;
-- a marker row per campaign (no unit, dimension "built") records the as-of date its rows are complete for;
-- `stored_breakdown` reads them for a page (one grouped query, scoped to the user's unit), or answers None when
-  nothing is stored for that date, and the caller counts live instead.
+- `on_snapshot_written` receives reports.signals.snapshot_written, inside the engine's transaction: an incremental
+  run of one unit's entries rebuilds those (campaign, unit) groups in the same transaction; a full run (every unit of
+  its campaigns) or a larger incremental one is left to the `breakdowns_refresh` task after the commit, which takes
+  the engine's lock (a campaign whose stored rows are for another date, or were never built, is rebuilt whole);
+- all the campaigns of a build in one INSERT … SELECT: the enrollments grouped once by campaign × unit × scheme ×
+  kind × age band × gender × occupation (on PostgreSQL, a large build puts these groups into a temporary table
+  first: CREATE TABLE AS runs in parallel, INSERT … SELECT does not), then summed per dimension (UNION ALL); the
+  province rows (no unit) are sums of the unit rows — no Python loop over rows;
+- a marker row per campaign (no unit, dimension "built") records the as-of date its rows are complete for, and
+  "pending" while a deferred rebuild waits;
+- `stored_breakdown` reads them for a page (~40 rows, scoped to the user's unit), or answers None when nothing is
+  stored for that date, and the caller counts live instead.
 """
 
 from __future__ import annotations
@@ -202,41 +206,47 @@ def rebuild(campaign_ids: Iterable[int], unit_ids: dict[int, set[int]] | None = 
 
 
 def on_snapshot_written(sender, *, campaign_ids, unit_ids=None, **kwargs):
-    """reports.signals.snapshot_written receiver: the breakdowns follow the snapshot in the same transaction.
+    """reports.signals.snapshot_written receiver, inside the engine's transaction.
 
-    An incremental run that touched more than SYNC_MAX_UNITS (campaign, unit) pairs (an import, a day's entries of
-    a whole province or country) would cost up to a full build: those units are rebuilt by a task after the commit instead, and
-    until then their campaigns' marker says "pending" (the page shows the previous counts and says so)."""
-    if unit_ids is not None:
-        wanted = {c: set(unit_ids.get(c, ())) for c in campaign_ids}
-        if sum(len(units) for units in wanted.values()) > SYNC_MAX_UNITS:
-            _defer(wanted)
-            return
+    An incremental run of up to SYNC_MAX_UNITS (campaign, unit) pairs (one unit's entries) rebuilds them in the
+    same transaction: the page never shows counts older than its figures. A full run, or a larger incremental one
+    (an import, a day's entries of a province or the country), would add the cost of the whole join to the run
+    (10-17 s at 10 million enrollments on 2 busy cores, against ~10 s for the snapshot itself): it is left to a task
+    after the commit, and until then the campaigns' marker says "pending" (the page shows the previous counts and
+    says so; for a new as-of date, it counts live)."""
+    if unit_ids is None:
+        _defer(campaign_ids, None)
+        return
+    wanted = {c: set(unit_ids.get(c, ())) for c in campaign_ids}
+    if sum(len(units) for units in wanted.values()) > SYNC_MAX_UNITS:
+        _defer(campaign_ids, wanted)
+        return
     rebuild(campaign_ids, unit_ids=unit_ids)
 
 
-def _defer(unit_ids: dict[int, set[int]]) -> None:
+def _defer(campaign_ids: list[int], unit_ids: dict[int, set[int]] | None) -> None:
     from django.db import transaction
 
     from reports.tasks import enqueue
 
-    AttainmentBreakdown.objects.filter(campaign_id__in=list(unit_ids), dimension=Dimension.BUILT).update(bucket=PENDING)
-    payload = {str(c): sorted(units) for c, units in unit_ids.items()}
-    transaction.on_commit(lambda: enqueue(breakdowns_refresh, payload))
+    campaign_ids = sorted(set(campaign_ids))
+    AttainmentBreakdown.objects.filter(campaign_id__in=campaign_ids, dimension=Dimension.BUILT).update(bucket=PENDING)
+    units = None if unit_ids is None else {str(c): sorted(u) for c, u in unit_ids.items()}
+    transaction.on_commit(lambda: enqueue(breakdowns_refresh, campaign_ids, units))
 
 
 @shared_task(name="reports.breakdowns_refresh", ignore_result=True, autoretry_for=(OperationalError,), max_retries=3)
-def breakdowns_refresh(unit_ids: dict[str, list[int]]) -> int:
-    """The deferred rebuild of an incremental run's units, under the engine's lock of those campaigns (so that it
-    never interleaves with a run); clears the "pending" mark."""
+def breakdowns_refresh(campaign_ids: list[int], unit_ids: dict[str, list[int]] | None = None) -> int:
+    """The deferred rebuild of a run's campaigns (all their units, or these), under the engine's lock of those
+    campaigns so that it never interleaves with a run; clears the "pending" mark."""
     from django.db import transaction
 
-    wanted = {int(c): set(units) for c, units in unit_ids.items()}
+    wanted = None if unit_ids is None else {int(c): set(units) for c, units in unit_ids.items()}
     with transaction.atomic():
-        engine._lock(sorted(wanted))
-        written = rebuild(list(wanted), unit_ids=wanted)
+        engine._lock(campaign_ids)
+        written = rebuild(campaign_ids, unit_ids=wanted)
         AttainmentBreakdown.objects.filter(
-            campaign_id__in=list(wanted), dimension=Dimension.BUILT, bucket=PENDING
+            campaign_id__in=campaign_ids, dimension=Dimension.BUILT, bucket=PENDING
         ).update(bucket="")
     return written
 

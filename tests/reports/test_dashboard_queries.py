@@ -18,11 +18,12 @@ MAX_QUERIES = 8
 
 
 @pytest.fixture
-def snapshots(march_enrollments, stock_campaign, province):
+def snapshots(march_enrollments, stock_campaign, province, django_capture_on_commit_callbacks, celery_eager):
     for n in range(6):  # enough units for the bar charts and a ranking of several rows
         unit = DistrictFactory(province=province, code=f"96{n:02d}", name=f"Huyện Đếm {n}")
         enroll(unit=unit, on=D(2024, 3, 15 + n))
-    engine.snapshot_rebuild(campaigns=[march_enrollments, stock_campaign], as_of=D(2024, 3, 25))
+    with django_capture_on_commit_callbacks(execute=True):  # the stored breakdowns' task, after the commit
+        engine.snapshot_rebuild(campaigns=[march_enrollments, stock_campaign], as_of=D(2024, 3, 25))
     return march_enrollments, stock_campaign
 
 
