@@ -400,15 +400,28 @@ def test_a_long_list_of_errors_shows_the_first_rows_and_counts_them_all(commune,
     assert not Enrollment.objects.exists()
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_random_lists_give_the_same_outcome_on_both_paths(
-    seed, commune, other_commune, agent, other_agent, staff_user, history
+    seed, province, commune, other_commune, foreign_unit, agent, other_agent, staff_user, history
 ):
     """Lists drawn from a small pool of good and bad values, so that repeats, overlaps, renewals, clashes with the
-    database and every kind of error meet in one file."""
+    database and every kind of error meet in one file; imported by a unit officer, the provincial office, the
+    command line, and the command line with --unit."""
     import random
 
+    from districts.models import District
+    from districts.scoping import ROLE_STAFF
+    from tests.factories import CommuneFactory, DistrictFactory, make_user
+
     rng = random.Random(seed)
+    office = DistrictFactory(province=province, code="VP924", name="Văn phòng", kind=District.Kind.PROVINCIAL_OFFICE)
+    foreign_commune = CommuneFactory(district=foreign_unit, code="98001")
+    who = [
+        {"user": staff_user},
+        {"user": make_user(ROLE_STAFF, province=province, unit=office, username="office1")},
+        {},
+        {"unit": commune.district},
+    ][seed % 4]
     renewer, resumer, later = history
     people = [
         (renewer.si_number, "01/01/1980"),
@@ -436,7 +449,7 @@ def test_random_lists_give_the_same_outcome_on_both_paths(
         si, dob = rng.choice(people)
         scheme = rng.choice(["vsi", "vsi", "hi_family", "BHYT HGĐ", "khác"])
         months = rng.choice(["1", "3", "6", "12", "12", "24", "5", "x"])
-        place = rng.choice([commune] * 6 + [other_commune])
+        place = rng.choice([commune] * 6 + [other_commune, foreign_commune])
         start = rng.choice(starts)
         rows.append(
             [
@@ -453,10 +466,10 @@ def test_random_lists_give_the_same_outcome_on_both_paths(
             ]
         )
     data = csv_bytes(rows)
-    assert_same("random.csv", data, user=staff_user)
+    assert_same("random.csv", data, **who)
     # Without the file's errors the rest is saved: the same rows, kinds and people on both paths.
-    errors = {r["number"] for r in row_plan("random.csv", data, user=staff_user)["errors"]}
+    errors = {r["number"] for r in row_plan("random.csv", data, **who)["errors"]}
     clean = [r for number, r in enumerate(rows, start=2) if number not in errors]
     if clean:
-        expected, (outcome, _state) = assert_same("clean.csv", csv_bytes(clean), user=staff_user)
+        expected, (outcome, _state) = assert_same("clean.csv", csv_bytes(clean), **who)
         assert outcome == "saved"
