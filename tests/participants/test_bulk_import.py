@@ -473,3 +473,23 @@ def test_random_lists_give_the_same_outcome_on_both_paths(
     if clean:
         expected, (outcome, _state) = assert_same("clean.csv", csv_bytes(clean), **who)
         assert outcome == "saved"
+
+
+def test_the_command_prints_the_same_report_row_by_row_and_set_based(commune, tmp_path, history):
+    renewer, _resumer, _later = history
+    path = tmp_path / "list.csv"
+    rows = [
+        person_row(renewer.si_number, commune, dob="01/01/1980", start="2023-03-01", enrolled="01/03/2023"),
+        person_row("2414000001", commune),
+        person_row("2414000001", commune),
+        person_row("2414000002", commune, months="7"),
+    ]
+    path.write_bytes(csv_bytes(rows))
+    outputs = []
+    for flags in ({}, {"row_by_row": True}):
+        out, err = io.StringIO(), io.StringIO()
+        with pytest.raises(CommandError, match="1 row"):
+            call_command("import_enrollments", str(path), dry_run=True, stdout=out, stderr=err, **flags)
+        outputs.append((out.getvalue(), err.getvalue()))
+    assert outputs[0] == outputs[1]
+    assert "row 5, months" in outputs[0][1] and "row 2: Already recorded" in outputs[0][0]
