@@ -226,10 +226,16 @@ def stream_rows(*, name: str, stream, max_rows: int | None = None) -> Iterator[t
             width = len(values)
             cells = [values[p] if 0 <= p < width else None for _c, p in picks]
             mask = 0
-        si, name = cells[0], cells[1]
+        si, full_name = cells[0], cells[1]
         if isinstance(si, str) and len(si) == 10 and si.isascii() and si.isdigit() and not mask & 1:
             mask |= SI_PLAIN
-        if isinstance(name, str) and name and len(name) <= 120 and not mask & 2 and name == " ".join(name.split()):
+        if (
+            isinstance(full_name, str)
+            and full_name
+            and len(full_name) <= 120
+            and not mask & 2
+            and full_name == " ".join(full_name.split())
+        ):
             mask |= NAME_PLAIN
         data_rows += 1
         yield (number, mask, *cells)
