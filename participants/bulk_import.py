@@ -477,7 +477,7 @@ FROM (
                                                                WHEN s.nul_mask & 1 <> 0 THEN NULL ELSE {SI_SLOW} END
 ) q
 WINDOW w_person AS (PARTITION BY q.si, (q.si IS NOT NULL AND q.dob IS NOT NULL AND q.p_id IS NULL) ORDER BY q.row_no)
-""".replace("{SI_SLOW}", SI_SLOW)
+""".replace("{SI_SLOW}", SI_SLOW)  # nosec B608 - SI_SLOW is a constant SQL fragment of this module
 
 CLEAN_SQL = """
 CREATE TEMP TABLE bi_clean ON COMMIT DROP AS
@@ -669,7 +669,7 @@ LEFT JOIN bi_within w ON w.row_no = n.row_no
 def _words(cursor) -> None:
     """The choice words (gender, scheme) of the list, each distinct spelling folded once as the row path folds it."""
     for kind, column, words in (("gender", "gender", GENDER_WORDS), ("scheme", "scheme", SCHEME_WORDS)):
-        cursor.execute(f"SELECT DISTINCT {column} FROM bi_stage WHERE {column} IS NOT NULL")  # noqa: S608
+        cursor.execute(f"SELECT DISTINCT {column} FROM bi_stage WHERE {column} IS NOT NULL")  # noqa: S608 # nosec B608 - column is one of two constant names
         pairs = [(kind, raw, str(words[_fold(raw)])) for (raw,) in cursor.fetchall() if _fold(raw) in words]
         if pairs:
             with cursor.copy("COPY bi_words (kind, raw, value) FROM STDIN") as copy:
@@ -684,7 +684,7 @@ def _scope_tables(cursor, *, user) -> bool:
     if user is None:
         return False
     sql, params = visible_communes(user).values("id").query.sql_with_params()
-    cursor.execute(f"INSERT INTO bi_communes {sql}", params)  # noqa: S608  (SQL compiled by Django)
+    cursor.execute(f"INSERT INTO bi_communes {sql}", params)  # noqa: S608 # nosec B608 - SQL compiled by Django's ORM, values are parameters
     return True
 
 
@@ -696,7 +696,7 @@ def _scope_people(cursor, *, user) -> None:
         return
     sql, params = visible_enrollments(user).values("participant_id").query.sql_with_params()
     cursor.execute(
-        f"INSERT INTO bi_scope_people SELECT DISTINCT v.participant_id FROM ({sql}) v "  # noqa: S608
+        f"INSERT INTO bi_scope_people SELECT DISTINCT v.participant_id FROM ({sql}) v "  # noqa: S608 # nosec B608 - SQL compiled by Django's ORM, values are parameters
         "WHERE v.participant_id IN (SELECT p_id FROM bi_people)",
         params,
     )
@@ -925,7 +925,7 @@ TEMP_TABLES = (
 def _drop(cursor) -> None:
     """Drops the staging tables at once: inside an enclosing transaction (a test, a caller's atomic block) ON COMMIT
     DROP would come too late for the next import on the same connection."""
-    cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")  # noqa: S608  (constant names)
+    cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLES}")  # noqa: S608 # nosec B608 - constant table names
 
 
 def bulk_import(
