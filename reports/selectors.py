@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import (
     Case,
     CharField,
@@ -13,14 +14,13 @@ from django.db.models import (
     F,
     IntegerField,
     Max,
-    OuterRef,
     Q,
-    Subquery,
     Sum,
     Value,
     When,
 )
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from campaigns.models import Campaign
 from districts.scoping import scope_of, scope_queryset, visible_campaigns, visible_enrollments
@@ -35,32 +35,51 @@ AGE_ORDER = {label: i for i, (_low, _high, label) in enumerate(AGE_BANDS)}
 
 
 def dashboard_campaign(user, slug: str):
-    """The campaign (with its province) if the user may see it, with what the freshness line needs in the same
-    query: the latest pending refresh (of the user's unit, for a user tied to one) and the latest run's outcome."""
+    """The campaign (with its province) if the user may see it, with what the page needs besides in the same
+    query: the latest pending refresh (of the user's unit, for a user tied to one), the latest run's outcome, and
+    the snapshot rows' version (latest computation, count) and date.
+
+    The six sub-selects are written in SQL (QuerySet.extra) rather than as Subquery expressions: resolving those
+    cost ~1.5 ms of the dashboard's ~12 ms at every request; every value is a parameter."""
     unit_id = user_unit_id(user)
-    pending = PendingRefresh.objects.filter(campaign=OuterRef("pk"))
-    if unit_id:
-        pending = pending.filter(unit_id=unit_id)
-    last_run = RecomputeRun.objects.filter(Q(campaign=OuterRef("pk")) | Q(campaign__isnull=True)).order_by("-pk")
-    # The snapshot rows the user sees, summed up: their version (latest computation, count) and date.
-    totals = AttainmentTotal.objects.filter(campaign=OuterRef("pk"))
-    if unit_id:
-        totals = totals.filter(unit_id=unit_id)
-    totals = totals.order_by().values("campaign")
-    return (
+    qn = connection.ops.quote_name
+    pending, run, totals = (qn(m._meta.db_table) for m in (PendingRefresh, RecomputeRun, AttainmentTotal))
+    campaign_id = f"{qn(Campaign._meta.db_table)}.{qn('id')}"
+    unit = " AND unit_id = %s" if unit_id else ""
+    unit_params = [unit_id] if unit_id else []
+    last_run = f"FROM {run} WHERE campaign_id = {campaign_id} OR campaign_id IS NULL ORDER BY id DESC LIMIT 1"
+    select = {
+        "pending_since": f"SELECT MAX(marked_at) FROM {pending} WHERE campaign_id = {campaign_id}{unit}",  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+        "last_run_status": f"SELECT status {last_run}",
+        "last_run_finished_at": f"SELECT finished_at {last_run}",
+        "snapshot_at": f"SELECT MAX(computed_at) FROM {totals} WHERE campaign_id = {campaign_id}{unit}",  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+        "snapshot_as_of": f"SELECT MAX(as_of) FROM {totals} WHERE campaign_id = {campaign_id}{unit}",  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+        "snapshot_rows": f"SELECT COUNT(*) FROM {totals} WHERE campaign_id = {campaign_id}{unit}",  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+    }
+    params = [*unit_params, *unit_params, *unit_params, *unit_params]  # pending, snapshot_at, _as_of, _rows
+    campaign = (
         visible_campaigns(user)
         .select_related("province")
-        .annotate(
-            pending_since=Subquery(pending.order_by("-marked_at").values("marked_at")[:1]),
-            last_run_status=Subquery(last_run.values("status")[:1]),
-            last_run_finished_at=Subquery(last_run.values("finished_at")[:1]),
-            snapshot_at=Subquery(totals.annotate(m=Max("computed_at")).values("m")),
-            snapshot_as_of=Subquery(totals.annotate(m=Max("as_of")).values("m")),
-            snapshot_rows=Subquery(totals.annotate(n=Count("pk")).values("n")),
-        )
+        .extra(select=select, select_params=params)  # noqa: S610 # nosec B610 - fixed SQL, values are parameters
         .filter(slug=slug)
         .first()
     )
+    if campaign is not None:
+        # SQLite answers the aggregates as text; PostgreSQL as values.
+        campaign.pending_since = _aware(campaign.pending_since)
+        campaign.last_run_finished_at = _aware(campaign.last_run_finished_at)
+        campaign.snapshot_at = _aware(campaign.snapshot_at)
+        if isinstance(campaign.snapshot_as_of, str):
+            campaign.snapshot_as_of = datetime.date.fromisoformat(campaign.snapshot_as_of)
+    return campaign
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, datetime.UTC)
+    return value
 
 
 def freshness_from(campaign: Campaign) -> Freshness:
