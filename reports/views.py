@@ -176,16 +176,16 @@ def campaign_dashboard(request, slug):
     unit_id = selectors.user_unit_id(request.user)
     fresh = selectors.freshness_from(campaign)
     as_of = fresh.as_of or engine.default_as_of(campaign)
-    ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
     export_format = request.GET.get("_export")
     exporting = TableExport.is_valid_format(export_format)
-    # Everything drawn from the snapshot rows (cards, ranking, charts) depends on nothing but those rows and the
-    # request's sort/filter/page: kept per snapshot version (see _fragments_key), the next view of the same
+    # Everything drawn from the snapshot rows (cards, ranking and its filter, charts) depends on nothing but those
+    # rows and the request's sort/filter/page: kept per snapshot version (see _fragments_key), the next view of the same
     # snapshot reads neither the rows nor the daily series, nor renders them again.
     key = None if exporting else _fragments_key(request, campaign, unit_id)
     fragments = _FRAGMENTS.get(key) if key else None
     table = None
     if fragments is None:
+        ranking_filter = RankingFilter(request.GET, queryset=selectors.unit_rows(request.user, campaign))
         # Every snapshot row the user may see, once: the cards, the ranking and the bar charts.
         all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
         headline = sorted(
@@ -202,6 +202,9 @@ def campaign_dashboard(request, slug):
             exporter = TableExport(export_format, table)
             return exporter.response(f"{campaign.slug}-{as_of:%Y%m%d}.{export_format}")
         fragments = _snapshot_fragments(request, campaign, table, headline, unit_rows, unit_id)
+        fragments["filter_fields"] = render_to_string(
+            "reports/inc/ranking_filter_fields.html", {"filter": ranking_filter}, request
+        )
         if fragments["ranking"] is not None:  # several pages: django-tables2's own template, not kept
             _FRAGMENTS.set(key, fragments, FRAGMENTS_SECONDS)
     own_unit = fragments["own_unit"]
@@ -212,7 +215,7 @@ def campaign_dashboard(request, slug):
         "as_of": as_of,
         "table": table,
         "ranking": fragments["ranking"],
-        "filter": ranking_filter,
+        "filter_fields": fragments["filter_fields"],
         "cumulative_chart": fragments["cumulative"],
         "bar_charts": fragments["bar_charts"],
         "own_unit": own_unit,
