@@ -109,8 +109,9 @@ def province_overview(request):
 
 
 # Snapshot-derived fragments of the dashboard, per process: a bounded in-memory cache (never the shared Redis, whose
-# outage must not slow a page), keyed by the snapshot's version so that a new run is never hidden.
-_FRAGMENTS = LocMemCache("reports-dashboard-fragments", {"OPTIONS": {"MAX_ENTRIES": 500, "CULL_FREQUENCY": 4}})
+# outage must not slow a page), keyed by the snapshot's version so that a new run is never hidden. At most 200
+# entries of ~60 kB (12 MB); a unit renamed between runs shows its old name for up to FRAGMENTS_SECONDS.
+_FRAGMENTS = LocMemCache("reports-dashboard-fragments", {"OPTIONS": {"MAX_ENTRIES": 200, "CULL_FREQUENCY": 4}})
 FRAGMENTS_SECONDS = 600
 
 
