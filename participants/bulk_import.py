@@ -913,7 +913,18 @@ def _apply_sql(cursor, *, user) -> dict:
         "min(cov_start) FROM bi_new"
     )
     unit_ids, days, schemes, since = cursor.fetchone()
-    return {"unit_ids": set(unit_ids or []), "days": set(days or []), "schemes": set(schemes or []), "since": since}
+    # The records whose kind was re-derived moved their own day's counts: the signal lists their units and days.
+    cursor.execute(
+        "SELECT e.unit_id, e.enrolled_on FROM participants_enrollment e JOIN bi_kinds k ON k.id = e.id "
+        "WHERE k.id IS NOT NULL AND k.old_kind <> k.new_kind AND e.kind = k.new_kind GROUP BY 1, 2"
+    )
+    rederived = cursor.fetchall()
+    return {
+        "unit_ids": set(unit_ids or []) | {u for u, _d in rederived},
+        "days": set(days or []) | {d for _u, d in rederived},
+        "schemes": set(schemes or []),
+        "since": since,
+    }
 
 
 TEMP_TABLES = (

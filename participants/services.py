@@ -90,19 +90,23 @@ def derive_kind(*, previous_end: datetime.date | None, coverage_start: datetime.
     return EnrollmentKind.RESUMED
 
 
-def enrollment_kinds_rederive(*, participant: Participant, scheme: str) -> None:
+def enrollment_kinds_rederive(*, participant: Participant, scheme: str) -> set[tuple[int, datetime.date]]:
     """Re-derives the kinds of one person's enrollments in one scheme, in coverage order.
 
     A back-dated entry, an edit or a deletion can change what the later ones are; one person has a handful of rows.
-    Each change is saved through the model so that the history shows it.
+    Each change is saved through the model so that the history shows it. Returns the (unit id, entry day) of the
+    rows whose kind changed: their day counts moved too, and the enrollments_changed signal must say so.
     """
+    changed: set[tuple[int, datetime.date]] = set()
     previous_end = None
     for enrollment in Enrollment.objects.filter(participant=participant, scheme=scheme).order_by("coverage_start"):
         kind = derive_kind(previous_end=previous_end, coverage_start=enrollment.coverage_start)
         if kind != enrollment.kind:
             enrollment.kind = kind
             enrollment.save(update_fields=["kind", "updated_at"])
+            changed.add((enrollment.unit_id, enrollment.enrolled_on))
         previous_end = max(previous_end, enrollment.coverage_end) if previous_end else enrollment.coverage_end
+    return changed
 
 
 def overlapping_enrollment(
@@ -313,11 +317,15 @@ def _enrollment_insert(
         _save_or_refuse_overlap(enrollment)
     else:
         enrollment.save()
+    rederived: set = set()
     if later:
-        enrollment_kinds_rederive(participant=participant, scheme=scheme)
+        rederived = enrollment_kinds_rederive(participant=participant, scheme=scheme)
         enrollment.refresh_from_db(fields=["kind"])
     enrollments_changed_on_commit(
-        unit_ids={unit.pk}, days={enrolled_on}, schemes={scheme}, coverage_since=coverage_start
+        unit_ids={unit.pk} | {u for u, _day in rederived},
+        days={enrolled_on} | {day for _u, day in rederived},
+        schemes={scheme},
+        coverage_since=coverage_start,
     )
     return enrollment
 
@@ -477,12 +485,13 @@ def enrollment_update(
     if changed_by is not None:
         enrollment._history_user = changed_by
     _save_or_refuse_overlap(enrollment)
+    rederived: set = set()
     for each_scheme in {scheme, old["scheme"]}:
-        enrollment_kinds_rederive(participant=participant, scheme=each_scheme)
+        rederived |= enrollment_kinds_rederive(participant=participant, scheme=each_scheme)
     enrollment.refresh_from_db(fields=["kind"])
     enrollments_changed_on_commit(
-        unit_ids={old["unit"], unit.pk},
-        days={old["day"], enrolled_on},
+        unit_ids={old["unit"], unit.pk} | {u for u, _day in rederived},
+        days={old["day"], enrolled_on} | {day for _u, day in rederived},
         schemes={old["scheme"], scheme},
         coverage_since=min(old["start"], coverage_start),
     )
@@ -503,5 +512,10 @@ def enrollment_delete(*, enrollment: Enrollment, deleted_by=None) -> None:
     if deleted_by is not None:
         enrollment._history_user = deleted_by
     enrollment.delete()
-    enrollment_kinds_rederive(participant=participant, scheme=scheme)
-    enrollments_changed_on_commit(unit_ids={unit_id}, days={day}, schemes={scheme}, coverage_since=start)
+    rederived = enrollment_kinds_rederive(participant=participant, scheme=scheme)
+    enrollments_changed_on_commit(
+        unit_ids={unit_id} | {u for u, _day in rederived},
+        days={day} | {d for _u, d in rederived},
+        schemes={scheme},
+        coverage_since=start,
+    )

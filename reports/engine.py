@@ -21,13 +21,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Campaign, Target
 from districts.models import District
 from participants.models import Enrollment, EnrollmentKind, Scheme
-from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
+from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, PendingRefreshDay, RecomputeRun
 from reports.signals import snapshot_written
 
 logger = logging.getLogger(__name__)
@@ -367,6 +367,26 @@ class _Job:
     day: datetime.date
     units: set[int] | None = None
     since: datetime.date | None = None
+    # {unit: entry days}: the only days of that unit's series that can have moved (every other marked unit's
+    # series is recounted from `first_rewritten` on).
+    days: dict[int, set[datetime.date]] = field(default_factory=dict)
+
+    def ranges(self) -> list[tuple[int, datetime.date, datetime.date]]:
+        """(unit, first day, last day) of the daily series recounted: each listed day of a unit with days, else
+        the unit's series from the first rewritten day; disjoint, inside the window up to the as-of date."""
+        start, last = self.campaign.start_date, self.last
+        out = []
+        for unit in sorted(self.units or ()):
+            if unit in self.days:
+                # Consecutive days as one range: one index range per unit and scheme for a week of late entries.
+                for d in sorted(d for d in self.days[unit] if start <= d <= last):
+                    if out and out[-1][0] == unit and out[-1][2] == d - datetime.timedelta(days=1):
+                        out[-1] = (unit, out[-1][1], d)
+                    else:
+                        out.append((unit, d, d))
+            elif self.first_rewritten <= last:
+                out.append((unit, self.first_rewritten, last))
+        return out
 
     @property
     def last(self) -> datetime.date:
@@ -399,6 +419,17 @@ def _values(rows: list[tuple], names: tuple[str, ...]) -> tuple[str, list]:
     columns = ", ".join(f"column{i + 1} AS {name}" for i, name in enumerate(names))
     sql = f"(SELECT {columns} FROM (VALUES {', '.join([one] * len(rows))}) v)"  # noqa: S608 # nosec B608 - only placeholders and fixed column names
     return sql, [x for r in rows for x in r]
+
+
+def _marks_table(rows: list[tuple], names: tuple[str, ...]) -> tuple[str, list]:
+    """`_values` of (campaign, unit, scheme, first day, last day) rows; on PostgreSQL five arrays unnested, so
+    that tens of thousands of rows stay five parameters."""
+    if connection.vendor != "postgresql":
+        return _values(rows, names)
+    types = ("bigint[]", "bigint[]", "text[]", "date[]", "date[]")
+    columns = ", ".join(f"%s::{t}" for t in types)
+    sql = f"(SELECT * FROM unnest({columns}) AS m({', '.join(names)}))"  # noqa: S608 # nosec B608 - fixed types and column names
+    return sql, [list(column) for column in zip(*rows, strict=True)]
 
 
 def _sql(sql: str, params: list) -> list[tuple]:
@@ -521,22 +552,28 @@ def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) 
             f"INSERT INTO {n['daily']} ({columns}) SELECT campaign_id, unit_id, scheme, d, n, nw FROM ({select}) g",  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
             params,
         )
-    marks = [(j.campaign.pk, u, _d(j.first_rewritten), _d(j.last)) for j in partial for u in sorted(j.units)]
+    # The recounted ranges per scheme too, so that every one is a range of the (unit, scheme, day) indexes.
+    marks = [
+        (j.campaign.pk, u, scheme, _d(first), _d(last))
+        for j in partial
+        for u, first, last in j.ranges()
+        for scheme in Scheme.values
+    ]
     if not marks:
         return written
-    names = ("campaign_id", "unit_id", "since", "last_day")
-    p, p_params = _values(marks, names)
+    names = ("campaign_id", "unit_id", "scheme", "since", "last_day")
+    p, p_params = _marks_table(marks, names)
     recount = (
         f"SELECT p.campaign_id AS campaign_id, e.unit_id AS unit_id, e.scheme AS scheme, e.enrolled_on AS d, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
         f"COUNT(*) AS n, SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END) AS nw "
-        f"FROM {n['enrollment']} e INNER JOIN {p} p ON p.unit_id = e.unit_id "
+        f"FROM {n['enrollment']} e INNER JOIN {p} p ON p.unit_id = e.unit_id AND p.scheme = e.scheme "
         f"AND e.enrolled_on >= p.since AND e.enrolled_on <= p.last_day "
         f"WHERE e.kind IN (%s, %s) GROUP BY p.campaign_id, e.unit_id, e.scheme, e.enrolled_on"
     )
     recount_params = [EnrollmentKind.NEW, *p_params, *GROWTH_KINDS]
     daily = n["daily"]
     if connection.vendor == "postgresql":
-        q, q_params = _values(marks, names)
+        q, q_params = _marks_table(marks, names)
         key = f"f.campaign_id = o.campaign_id AND f.unit_id = o.unit_id AND f.scheme = o.scheme AND f.d = o.{n['day']}"
         with connection.cursor() as cursor:
             # The recount as a query of its own (a statement that writes never runs in parallel), then one
@@ -545,7 +582,8 @@ def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) 
             cursor.execute(
                 f"CREATE TEMPORARY TABLE engine_old ON COMMIT DROP AS SELECT x.campaign_id, x.unit_id, x.scheme, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
                 f"x.{n['day']}, x.{n['count']}, x.new FROM {daily} x INNER JOIN {q} q ON q.campaign_id = x.campaign_id "
-                f"AND q.unit_id = x.unit_id AND x.{n['day']} >= q.since",
+                f"AND q.unit_id = x.unit_id AND q.scheme = x.scheme AND x.{n['day']} >= q.since "
+                f"AND x.{n['day']} <= q.last_day",
                 q_params,
             )
             # Without statistics the planner takes the new tables for a few rows and joins them by nested loops.
@@ -567,7 +605,8 @@ def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) 
         return written + upserted
     _execute(
         f"DELETE FROM {daily} WHERE EXISTS (SELECT 1 FROM {p} p WHERE p.campaign_id = "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
-        f"{daily}.campaign_id AND p.unit_id = {daily}.unit_id AND {daily}.{n['day']} >= p.since)",
+        f"{daily}.campaign_id AND p.unit_id = {daily}.unit_id AND p.scheme = {daily}.scheme "
+        f"AND {daily}.{n['day']} >= p.since AND {daily}.{n['day']} <= p.last_day)",
         p_params,
     )
     return written + _execute(
@@ -824,11 +863,13 @@ def snapshot_rebuild(
     run: RecomputeRun | None = None,
     unit_ids: dict[int, set[int]] | None = None,
     since: dict[int, datetime.date | None] | None = None,
+    days: dict[int, dict[int, set[datetime.date]]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeRun:
     """Recomputes the snapshot of `campaigns` (all when None): a full run, or with `unit_ids` ({campaign id: unit
     ids}) an incremental one that rewrites only those units' rows, the province row and the ranks; `since`
-    ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on. A campaign
+    ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on, and `days`
+    ({campaign id: {unit id: entry days}}) to those days only for the units listed. A campaign
     whose snapshot is for another date than this run's is rebuilt whole.
 
     All campaigns together, with a fixed number of statements (see above), in one transaction: a failure anywhere
@@ -873,7 +914,8 @@ def snapshot_rebuild(
                 day = as_of or default_as_of(campaign, today)
                 if unit_ids is not None and previous.get(campaign.pk) == day:
                     units = set(unit_ids.get(campaign.pk, set()))
-                    partial.append(_Job(campaign, day, units, (since or {}).get(campaign.pk)))
+                    unit_days = {u: d for u, d in (days or {}).get(campaign.pk, {}).items() if u in units}
+                    partial.append(_Job(campaign, day, units, (since or {}).get(campaign.pk), unit_days))
                 else:
                     # A full run, or the other units' rows are for another date: rebuild the whole campaign.
                     full.append(_Job(campaign, day))
@@ -902,6 +944,10 @@ def snapshot_rebuild(
             totals = _insert_totals(full + partial, rows, run, computed_at)
             _rank_in_database(ids)
             pending.filter(marked_at__lte=run.started_at).delete()
+            # The listed days of the marks just cleared (a unit marked again meanwhile keeps its days, old and new).
+            PendingRefreshDay.objects.filter(campaign_id__in=ids).exclude(
+                Exists(PendingRefresh.objects.filter(campaign_id=OuterRef("campaign_id"), unit_id=OuterRef("unit_id")))
+            ).delete()
             _report_progress(run, 3, run.steps_total, on_progress)
             if full:
                 snapshot_written.send(
@@ -970,28 +1016,84 @@ def campaigns_touched(
     return out
 
 
-def pending_mark(touched: dict[int, set[int]], *, since: datetime.date | None = None) -> None:
-    """Records in the database which campaign units wait for a refresh, and from which entry day (`since`; None:
-    the whole series).
+# Above this many (campaign, unit, day) marks in one change (a large import) a unit's series is recounted from
+# its first touched day on instead of day by day.
+MAX_DAY_MARKS = 20_000
 
-    An upsert that moves the time forward and the day back (an empty day wins): a run clears only the marks made
-    before it started, so a change that commits while a refresh is running stays marked for the next one.
+
+def pending_mark(
+    touched: dict[int, set[int]],
+    *,
+    since: datetime.date | None = None,
+    days: Iterable[datetime.date] | None = None,
+) -> None:
+    """Records in the database which campaign units wait for a refresh, and from which entry day (`since`; None:
+    the whole series); with `days` (every entry day whose counts the change can have moved: `since` is then their
+    first) only those days of each unit's series are recounted, as long as every change since its last refresh
+    listed its days.
+
+    An upsert that moves the time forward and the day back (an empty day wins), in one transaction with the days:
+    a run clears only the marks made before it started, so a change that commits while a refresh is running stays
+    marked, with its days, for the next one.
     """
     pairs = sorted((c, u) for c, units in touched.items() for u in units)
     if not pairs:
         return
+    days = sorted(set(days or ()))
+    if days:
+        since = days[0]
+    day_rows: list[tuple[int, int, datetime.date]] = []
+    if days:
+        windows = dict(
+            (pk, (start, end))
+            for pk, start, end in Campaign.objects.filter(pk__in=list(touched)).values_list(
+                "pk", "start_date", "end_date"
+            )
+        )
+        for campaign_id, unit_id in pairs:
+            start, end = windows.get(campaign_id, (None, None))
+            if start is None:
+                continue
+            lo, hi = bisect.bisect_left(days, start), bisect.bisect_right(days, end)
+            day_rows += [(campaign_id, unit_id, d) for d in days[lo:hi]]
+            if len(day_rows) > MAX_DAY_MARKS:
+                break
+    days_only = bool(days) and len(day_rows) <= MAX_DAY_MARKS
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     day = connection.ops.adapt_datefield_value(since)
     table = connection.ops.quote_name(PendingRefresh._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s)"] * len(pairs))
-    params = [value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day)]
-    with connection.cursor() as cursor:
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(pairs))
+    params = [value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if days_only and day_rows:
+            _day_marks_insert(cursor, day_rows)
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
             f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
             f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
-            f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END",
+            f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
+            f"days_only = ({table}.days_only AND excluded.days_only)",
             params,
+        )
+
+
+def _day_marks_insert(cursor, rows: list[tuple[int, int, datetime.date]]) -> None:
+    table = connection.ops.quote_name(PendingRefreshDay._meta.db_table)
+    conflict = f"ON CONFLICT (campaign_id, unit_id, {connection.ops.quote_name('day')}) DO NOTHING"
+    if connection.vendor == "postgresql":
+        campaigns, units, days = (list(column) for column in zip(*rows, strict=True))
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, unit_id, day) "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
+            f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[]) {conflict}",
+            [campaigns, units, days],
+        )
+        return
+    for i in range(0, len(rows), 300):
+        chunk = rows[i : i + 300]
+        cursor.execute(
+            f"INSERT INTO {table} (campaign_id, unit_id, day) VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))} "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
+            f"{conflict}",
+            [x for c, u, d in chunk for x in (c, u, _d(d))],
         )
 
 
@@ -1010,27 +1112,52 @@ def pending_units_since(campaign_id: int) -> tuple[set[int], datetime.date | Non
 def pending_all() -> tuple[dict[int, set[int]], dict[int, datetime.date | None]]:
     """Every pending mark, read in one query: ({campaign id: unit ids}, {campaign id: earliest day to rewrite from,
     None for the whole series})."""
-    units: dict[int, set[int]] = {}
-    since: dict[int, datetime.date | None] = {}
-    for campaign_id, unit_id, day in PendingRefresh.objects.values_list("campaign_id", "unit_id", "since"):
-        if campaign_id not in units:
-            units[campaign_id], since[campaign_id] = set(), day
-        units[campaign_id].add(unit_id)
-        if day is None or since[campaign_id] is None:
-            since[campaign_id] = None
-        else:
-            since[campaign_id] = min(since[campaign_id], day)
+    units, since, _days = pending_all_days()
     return units, since
 
 
-def pending_refresh(units=None, since=None) -> RecomputeRun | None:
-    """The incremental refresh of every pending mark (or of `units`/`since` as `pending_all` returns them), all
-    campaigns in one run; None when nothing is pending."""
+def pending_all_days() -> tuple[
+    dict[int, set[int]], dict[int, datetime.date | None], dict[int, dict[int, set[datetime.date]]]
+]:
+    """`pending_all` and, read with it in the same statement, {campaign id: {unit id: entry days}} of the marks
+    whose days are listed (the other marked units are recounted from their first day on)."""
+    units: dict[int, set[int]] = {}
+    since: dict[int, datetime.date | None] = {}
+    days: dict[int, dict[int, set[datetime.date]]] = {}
+    qn = connection.ops.quote_name
+    marks, listed = qn(PendingRefresh._meta.db_table), qn(PendingRefreshDay._meta.db_table)
+    rows = _sql(
+        f"SELECT p.campaign_id, p.unit_id, p.since, p.days_only, d.{qn('day')} FROM {marks} p "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted
+        f"LEFT JOIN {listed} d ON p.days_only AND d.campaign_id = p.campaign_id AND d.unit_id = p.unit_id",
+        [],
+    )
+    date_field = PendingRefreshDay._meta.get_field("day")
+    for campaign_id, unit_id, first, days_only, day in rows:
+        if connection.vendor != "postgresql":
+            first = date_field.to_python(first)
+            day = date_field.to_python(day)
+        if campaign_id not in units:
+            units[campaign_id], since[campaign_id] = set(), first
+        units[campaign_id].add(unit_id)
+        if first is None or since[campaign_id] is None:
+            since[campaign_id] = None
+        else:
+            since[campaign_id] = min(since[campaign_id], first)
+        if days_only:
+            unit_days = days.setdefault(campaign_id, {}).setdefault(unit_id, set())
+            if day is not None:
+                unit_days.add(day)
+    return units, since, days
+
+
+def pending_refresh(units=None, since=None, days=None) -> RecomputeRun | None:
+    """The incremental refresh of every pending mark (or of `units`/`since`/`days` as `pending_all_days` returns
+    them), all campaigns in one run; None when nothing is pending."""
     if units is None:
-        units, since = pending_all()
+        units, since, days = pending_all_days()
     if not units:
         return None
     campaigns = list(Campaign.objects.filter(pk__in=list(units)))
     if not campaigns:
         return None
-    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since)
+    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since, days=days)

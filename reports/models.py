@@ -232,6 +232,9 @@ class PendingRefresh(models.Model):
     # The earliest entry day touched since the last refresh: the unit's daily series is rewritten from that day on
     # (the days before it are unchanged). Empty: rewrite the whole series.
     since = models.DateField(null=True, blank=True)
+    # True while every entry day touched since the last refresh is listed in PendingRefreshDay: the refresh then
+    # recounts only those days of the unit's series; False: every day from `since` on.
+    days_only = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = _("pending refresh")
@@ -240,6 +243,23 @@ class PendingRefresh(models.Model):
 
     def __str__(self):
         return f"{self.campaign} – {self.unit} since {self.marked_at}"
+
+
+class PendingRefreshDay(models.Model):
+    """One entry day of a pending unit whose daily counts may have moved (see PendingRefresh.days_only); removed
+    with the unit's mark by the refresh that rewrote it."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+
+    class Meta:
+        verbose_name = _("pending refresh day")
+        verbose_name_plural = _("pending refresh days")
+        constraints = [models.UniqueConstraint(fields=["campaign", "unit", "day"], name="pending_refresh_day_unique")]
+
+    def __str__(self):
+        return f"{self.campaign} – {self.unit} on {self.day}"
 
 
 class AttainmentBreakdown(models.Model):

@@ -100,8 +100,8 @@ def refresh_pending(campaign_id: int | None = None) -> dict:
         cache.delete(DEBOUNCE_KEY)
     except Exception:
         logger.warning("could not clear the refresh debounce key", exc_info=True)
-    units, since = engine.pending_all()
-    run = engine.pending_refresh(units, since)
+    units, since, days = engine.pending_all_days()
+    run = engine.pending_refresh(units, since, days)
     if run is None:
         return {"units": 0}
     return {"run_id": run.pk, "units": sum(map(len, units.values())), "campaigns": len(units)}
@@ -125,8 +125,9 @@ def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[in
     touched = engine.campaigns_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched
-    # Coverage-only changes (no entry day) rewrite the units' whole daily series.
-    engine.pending_mark(touched, since=min(days) if days else None)
+    # Coverage-only changes (no entry day) rewrite the units' whole daily series; otherwise only the days listed
+    # (the signal lists every entry day whose counts moved, re-derived kinds included).
+    engine.pending_mark(touched, since=min(days) if days else None, days=days)
     try:
         if not cache.add(DEBOUNCE_KEY, 1, debounce_seconds()):
             return touched  # a refresh is already queued and will pick these marks up
