@@ -438,7 +438,7 @@ def measure_incremental(results: list, rows: int) -> None:
     ):
         unit_ids = rows_insert(days, rows, prefix)
         with Timer() as t:
-            touched = tasks.refresh_schedule(unit_ids=unit_ids, days=set(days))
+            touched = tasks.refresh_schedule(unit_ids=unit_ids, days=set(days), coverage_since=min(days))
             tasks.refresh_pending()
         ref_s = bare_incremental(datetime.date(2024, 12, 31), unit_ids, days)
         results.append(

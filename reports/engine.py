@@ -370,6 +370,16 @@ class _Job:
     # {unit: entry days}: the only days of that unit's series that can have moved (every other marked unit's
     # series is recounted from `first_rewritten` on).
     days: dict[int, set[datetime.date]] = field(default_factory=dict)
+    # The earliest coverage start the marks touched (None: unknown): stock comparison days before it keep their
+    # counts.
+    coverage_since: datetime.date | None = None
+
+    def stock_fixed(self) -> set[str]:
+        """The stock figures of the marked units that no marked change can have moved (partial jobs only)."""
+        if self.units is None or self.coverage_since is None:
+            return set()
+        dates = _stock_dates(self.campaign, self.day)
+        return {name for name in STOCK_ALL if dates[name] < self.coverage_since}
 
     def ranges(self) -> list[tuple[int, datetime.date, datetime.date]]:
         """(unit, first day, last day) of the daily series recounted: each listed day of a unit with days, else
@@ -669,11 +679,16 @@ def _stock_sums(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
     groups: dict[tuple, list[_Job]] = {}
     for j in jobs:
         dates = _stock_dates(j.campaign, j.day)
-        groups.setdefault(tuple(dates[name] for name in STOCK_ALL), []).append(j)
+        fixed = j.stock_fixed()
+        if fixed == set(STOCK_ALL):
+            continue  # every count kept (see _figures_for_jobs)
+        key = tuple(None if name in fixed else dates[name] for name in STOCK_ALL)
+        groups.setdefault(key, []).append(j)
     province_of = dict(District.objects.values_list("pk", "province_id"))
     out = {}
     for dates, group in groups.items():
-        distinct_days = sorted(set(dates))
+        # Only the days counted: a day no change can have moved keeps its count (None here).
+        distinct_days = sorted({d for d in dates if d is not None})
         counts = ", ".join(
             "COUNT(CASE WHEN e.coverage_start <= %s AND e.coverage_end > %s THEN 1 END)"
             if postgres
@@ -682,7 +697,7 @@ def _stock_sums(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
         )
         params = [_d(day) for day in distinct_days for _twice in (0, 1)]
         where = "e.coverage_start <= %s AND e.coverage_end > %s"
-        params += [_d(max(dates)), _d(min(dates))]
+        params += [_d(distinct_days[-1]), _d(distinct_days[0])]
         provinces = {j.campaign.province_id for j in group if j.units is None}
         units = {u for j in group if j.units is not None for u in j.units}
         if provinces != set(province_of.values()) or units:
@@ -698,7 +713,7 @@ def _stock_sums(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
             params,
         ):
             by_day = dict(zip(distinct_days, values, strict=True))
-            counted = {name: by_day[day] for name, day in zip(STOCK_ALL, dates, strict=True)}
+            counted = {name: by_day[day] for name, day in zip(STOCK_ALL, dates, strict=True) if day is not None}
             for j in by_province.get(province_of.get(unit_id), []):
                 if j.units is None or unit_id in j.units:
                     out[(j.campaign.pk, unit_id, scheme)] = dict(counted)
@@ -773,6 +788,15 @@ def _figures_for_jobs(
         c = j.campaign
         campaign_growth = by_campaign_growth.get(c.pk, {})
         campaign_stock = by_campaign_stock.get(c.pk, {})
+        fixed = j.stock_fixed() if c.is_stock else set()
+        if fixed:
+            # The counts no change can have moved are the unit's previous ones; the others were just counted.
+            for unit in j.units:
+                for scheme in Scheme.values:
+                    counts = campaign_stock.setdefault((unit, scheme), {})
+                    before = old.get((c.pk, unit, scheme)) or {}
+                    for name in STOCK_ALL:
+                        counts[name] = (before.get(name) or 0) if name in fixed else counts.get(name, 0)
         rows = [
             r
             for r in _rows_build(c, j.day, units[c.pk], campaign_growth, targets[c.pk], campaign_stock, j.units)
@@ -864,12 +888,14 @@ def snapshot_rebuild(
     unit_ids: dict[int, set[int]] | None = None,
     since: dict[int, datetime.date | None] | None = None,
     days: dict[int, dict[int, set[datetime.date]]] | None = None,
+    coverage_since: dict[int, datetime.date | None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeRun:
     """Recomputes the snapshot of `campaigns` (all when None): a full run, or with `unit_ids` ({campaign id: unit
     ids}) an incremental one that rewrites only those units' rows, the province row and the ranks; `since`
     ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on, and `days`
-    ({campaign id: {unit id: entry days}}) to those days only for the units listed. A campaign
+    ({campaign id: {unit id: entry days}}) to those days only for the units listed; `coverage_since` ({campaign
+    id: earliest coverage start touched}) keeps the stock counts of the days before it. A campaign
     whose snapshot is for another date than this run's is rebuilt whole.
 
     All campaigns together, with a fixed number of statements (see above), in one transaction: a failure anywhere
@@ -915,7 +941,16 @@ def snapshot_rebuild(
                 if unit_ids is not None and previous.get(campaign.pk) == day:
                     units = set(unit_ids.get(campaign.pk, set()))
                     unit_days = {u: d for u, d in (days or {}).get(campaign.pk, {}).items() if u in units}
-                    partial.append(_Job(campaign, day, units, (since or {}).get(campaign.pk), unit_days))
+                    partial.append(
+                        _Job(
+                            campaign,
+                            day,
+                            units,
+                            (since or {}).get(campaign.pk),
+                            unit_days,
+                            (coverage_since or {}).get(campaign.pk),
+                        )
+                    )
                 else:
                     # A full run, or the other units' rows are for another date: rebuild the whole campaign.
                     full.append(_Job(campaign, day))
@@ -1026,11 +1061,13 @@ def pending_mark(
     *,
     since: datetime.date | None = None,
     days: Iterable[datetime.date] | None = None,
+    coverage_since: datetime.date | None = None,
 ) -> None:
     """Records in the database which campaign units wait for a refresh, and from which entry day (`since`; None:
     the whole series); with `days` (every entry day whose counts the change can have moved: `since` is then their
     first) only those days of each unit's series are recounted, as long as every change since its last refresh
-    listed its days.
+    listed its days; with `coverage_since` (the earliest coverage start the change touched) the stock counts of
+    comparison days before it are kept, as long as every change since the last refresh gave one.
 
     An upsert that moves the time forward and the day back (an empty day wins), in one transaction with the days:
     a run clears only the marks made before it started, so a change that commits while a refresh is running stays
@@ -1062,17 +1099,23 @@ def pending_mark(
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     day = connection.ops.adapt_datefield_value(since)
     table = connection.ops.quote_name(PendingRefresh._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(pairs))
-    params = [value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only)]
+    coverage = connection.ops.adapt_datefield_value(coverage_since)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(pairs))
+    params = [
+        value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only, coverage)
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
         if days_only and day_rows:
             _day_marks_insert(cursor, day_rows)
         cursor.execute(
-            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
             f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
             f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
             f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
-            f"days_only = ({table}.days_only AND excluded.days_only)",
+            f"days_only = ({table}.days_only AND excluded.days_only), "
+            f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
+            f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
+            f"ELSE {table}.coverage_since END",
             params,
         )
 
@@ -1112,52 +1155,57 @@ def pending_units_since(campaign_id: int) -> tuple[set[int], datetime.date | Non
 def pending_all() -> tuple[dict[int, set[int]], dict[int, datetime.date | None]]:
     """Every pending mark, read in one query: ({campaign id: unit ids}, {campaign id: earliest day to rewrite from,
     None for the whole series})."""
-    units, since, _days = pending_all_days()
+    units, since, _days, _coverage = pending_all_days()
     return units, since
 
 
 def pending_all_days() -> tuple[
-    dict[int, set[int]], dict[int, datetime.date | None], dict[int, dict[int, set[datetime.date]]]
+    dict[int, set[int]],
+    dict[int, datetime.date | None],
+    dict[int, dict[int, set[datetime.date]]],
+    dict[int, datetime.date | None],
 ]:
     """`pending_all` and, read with it in the same statement, {campaign id: {unit id: entry days}} of the marks
-    whose days are listed (the other marked units are recounted from their first day on)."""
+    whose days are listed (the other marked units are recounted from their first day on), and {campaign id:
+    earliest coverage start touched, None when unknown}."""
     units: dict[int, set[int]] = {}
     since: dict[int, datetime.date | None] = {}
+    coverage: dict[int, datetime.date | None] = {}
     days: dict[int, dict[int, set[datetime.date]]] = {}
     qn = connection.ops.quote_name
     marks, listed = qn(PendingRefresh._meta.db_table), qn(PendingRefreshDay._meta.db_table)
     rows = _sql(
-        f"SELECT p.campaign_id, p.unit_id, p.since, p.days_only, d.{qn('day')} FROM {marks} p "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted
+        f"SELECT p.campaign_id, p.unit_id, p.since, p.days_only, p.coverage_since, d.{qn('day')} FROM {marks} p "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted
         f"LEFT JOIN {listed} d ON p.days_only AND d.campaign_id = p.campaign_id AND d.unit_id = p.unit_id",
         [],
     )
     date_field = PendingRefreshDay._meta.get_field("day")
-    for campaign_id, unit_id, first, days_only, day in rows:
+    for campaign_id, unit_id, first, days_only, covered, day in rows:
         if connection.vendor != "postgresql":
-            first = date_field.to_python(first)
-            day = date_field.to_python(day)
+            first, covered, day = (date_field.to_python(v) for v in (first, covered, day))
         if campaign_id not in units:
-            units[campaign_id], since[campaign_id] = set(), first
+            units[campaign_id], since[campaign_id], coverage[campaign_id] = set(), first, covered
         units[campaign_id].add(unit_id)
-        if first is None or since[campaign_id] is None:
-            since[campaign_id] = None
-        else:
-            since[campaign_id] = min(since[campaign_id], first)
+        for earliest, value in ((since, first), (coverage, covered)):
+            if value is None or earliest[campaign_id] is None:
+                earliest[campaign_id] = None
+            else:
+                earliest[campaign_id] = min(earliest[campaign_id], value)
         if days_only:
             unit_days = days.setdefault(campaign_id, {}).setdefault(unit_id, set())
             if day is not None:
                 unit_days.add(day)
-    return units, since, days
+    return units, since, days, coverage
 
 
-def pending_refresh(units=None, since=None, days=None) -> RecomputeRun | None:
-    """The incremental refresh of every pending mark (or of `units`/`since`/`days` as `pending_all_days` returns
-    them), all campaigns in one run; None when nothing is pending."""
+def pending_refresh(units=None, since=None, days=None, coverage_since=None) -> RecomputeRun | None:
+    """The incremental refresh of every pending mark (or of the marks `pending_all_days` returned), all campaigns
+    in one run; None when nothing is pending."""
     if units is None:
-        units, since, days = pending_all_days()
+        units, since, days, coverage_since = pending_all_days()
     if not units:
         return None
     campaigns = list(Campaign.objects.filter(pk__in=list(units)))
     if not campaigns:
         return None
-    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since, days=days)
+    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since, days=days, coverage_since=coverage_since)

@@ -235,6 +235,9 @@ class PendingRefresh(models.Model):
     # True while every entry day touched since the last refresh is listed in PendingRefreshDay: the refresh then
     # recounts only those days of the unit's series; False: every day from `since` on.
     days_only = models.BooleanField(default=False)
+    # The earliest coverage start touched since the last refresh: stock counts on comparison days before it cannot
+    # have moved. Empty: unknown, every comparison day is recounted.
+    coverage_since = models.DateField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("pending refresh")

@@ -100,8 +100,8 @@ def refresh_pending(campaign_id: int | None = None) -> dict:
         cache.delete(DEBOUNCE_KEY)
     except Exception:
         logger.warning("could not clear the refresh debounce key", exc_info=True)
-    units, since, days = engine.pending_all_days()
-    run = engine.pending_refresh(units, since, days)
+    units, since, days, coverage_since = engine.pending_all_days()
+    run = engine.pending_refresh(units, since, days, coverage_since)
     if run is None:
         return {"units": 0}
     return {"run_id": run.pk, "units": sum(map(len, units.values())), "campaigns": len(units)}
@@ -127,7 +127,7 @@ def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[in
         return touched
     # Coverage-only changes (no entry day) rewrite the units' whole daily series; otherwise only the days listed
     # (the signal lists every entry day whose counts moved, re-derived kinds included).
-    engine.pending_mark(touched, since=min(days) if days else None, days=days)
+    engine.pending_mark(touched, since=min(days) if days else None, days=days, coverage_since=coverage_since)
     try:
         if not cache.add(DEBOUNCE_KEY, 1, debounce_seconds()):
             return touched  # a refresh is already queued and will pick these marks up

@@ -205,7 +205,7 @@ def test_marks_list_their_days_and_a_mark_without_days_recounts_the_whole_series
     assert mark.days_only and mark.since == today - D(days=400)
     # Only the days inside the campaign's window are listed.
     assert list(PendingRefreshDay.objects.values_list("day", flat=True)) == [today - D(days=1)]
-    units, _since, days = engine.pending_all_days()
+    units, _since, days, _coverage = engine.pending_all_days()
     assert units == {window.pk: {unit.pk}} and days == {window.pk: {unit.pk: {today - D(days=1)}}}
     # A coverage-only change (no day) widens the mark to the whole series.
     engine.pending_mark({window.pk: {unit.pk}})
@@ -214,11 +214,19 @@ def test_marks_list_their_days_and_a_mark_without_days_recounts_the_whole_series
     assert engine.pending_all_days()[2] == {}
 
 
-def test_a_day_only_refresh_equals_a_full_run_after_direct_writes(campaigns, unit, commune, today):
+@pytest.mark.parametrize("with_coverage", [False, True])
+def test_a_day_only_refresh_equals_a_full_run_after_direct_writes(campaigns, unit, commune, today, with_coverage):
+    # Coverage over every comparison day of the stock campaign (last year, month ends, before the start).
+    enroll(unit=unit, on=today - D(days=400), commune=commune, months=24)
     engine.snapshot_rebuild(campaigns=campaigns)
     enroll(unit=unit, on=today - D(days=1), commune=commune)
     enroll(unit=unit, on=today - D(days=6), commune=commune, kind=EnrollmentKind.RESUMED)
-    touched = engine.campaigns_touched(unit_ids=[unit.pk], days=[today - D(days=1), today - D(days=6)])
-    engine.pending_mark(touched, days=[today - D(days=1), today - D(days=6)])
+    days = [today - D(days=1), today - D(days=6)]
+    touched = engine.campaigns_touched(unit_ids=[unit.pk], days=days)
+    # With the coverage start, the stock counts of the comparison days before it are kept, not recounted.
+    engine.pending_mark(touched, days=days, coverage_since=min(days) if with_coverage else None)
+    assert engine.pending_all_days()[3] == dict.fromkeys(touched, min(days) if with_coverage else None)
     engine.pending_refresh()
+    stock_row = AttainmentTotal.objects.get(campaign=campaigns[1], unit=unit, scheme=Scheme.VSI)
+    assert (stock_row.active, stock_row.active_before_start, stock_row.active_prev_year_end) == (6, 1, 1)
     _assert_incremental_equals_full(campaigns)
