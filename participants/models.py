@@ -156,8 +156,14 @@ class Enrollment(models.Model):
     service that records it, never typed by staff.
     """
 
+    # participant, unit and commune have no index of their own: each leads a composite one (the unique
+    # person/scheme/start, unit/scheme/day/kind, commune/day), and every index costs every insert.
     participant = models.ForeignKey(
-        Participant, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("participant")
+        Participant,
+        on_delete=models.PROTECT,
+        related_name="enrollments",
+        verbose_name=_("participant"),
+        db_index=False,
     )
     scheme = models.CharField(_("scheme"), max_length=16, choices=Scheme.choices)
     kind = models.CharField(_("kind"), max_length=8, choices=EnrollmentKind.choices)
@@ -165,9 +171,11 @@ class Enrollment(models.Model):
     coverage_start = models.DateField(_("coverage start"))
     coverage_end = models.DateField(_("coverage end"), help_text=_("First day no longer covered."))
     months = models.PositiveSmallIntegerField(_("months paid"))
-    unit = models.ForeignKey(District, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("unit"))
+    unit = models.ForeignKey(
+        District, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("unit"), db_index=False
+    )
     commune = models.ForeignKey(
-        Commune, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("commune")
+        Commune, on_delete=models.PROTECT, related_name="enrollments", verbose_name=_("commune"), db_index=False
     )
     organisation = models.ForeignKey(
         CollectionOrganisation,
@@ -216,7 +224,6 @@ class Enrollment(models.Model):
         indexes = [
             # The attainment engine's GROUP BY reads only this index (covering): unit, scheme, day, kind.
             models.Index(fields=["unit", "scheme", "enrolled_on", "kind"], name="enrollment_unit_scheme_day"),
-            models.Index(fields=["participant", "scheme", "coverage_start"], name="enrollment_person_scheme"),
             models.Index(fields=["commune", "enrolled_on"], name="enrollment_commune_day"),
         ]
 
