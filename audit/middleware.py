@@ -6,7 +6,7 @@ from audit.services import Action, audit_record
 # A view that calls audit_record() itself for the same action is not recorded twice.
 AUDITED_VIEWS = {
     "participants:enrollment_detail": ({"GET"}, Action.RECORD_VIEWED, "pk", "participants.enrollment"),
-    "participants:participant_lookup": ({"GET"}, Action.RECORD_VIEWED, None, "participants.participant"),
+    "participants:participant_lookup": ({"POST"}, Action.RECORD_VIEWED, None, "participants.participant"),
     "participants:enrollment_upload_confirm": ({"POST"}, Action.IMPORTED, "pk", "participants.enrollmentupload"),
     "campaigns:target_import_preview": ({"POST"}, Action.IMPORTED, "pk", "campaigns.targetimport"),
 }
@@ -59,7 +59,7 @@ class AuditMiddleware:
         if status >= 400 or match is None:
             return response
         audited = AUDITED_VIEWS.get(match.view_name)
-        if match.view_name == "participants:participant_lookup" and not request.GET.get("si_number", "").strip():
+        if match.view_name == "participants:participant_lookup" and not request.POST.get("si_number", "").strip():
             audited = None  # the empty lookup form shows nobody
         if audited and request.method in audited[0] and audited[1] not in recorded:
             _methods, action, kwarg, object_type = audited

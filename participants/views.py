@@ -138,19 +138,20 @@ def enrollment_create(request):
 
 
 @login_required
-@require_GET
+@require_POST
 def participant_lookup(request):
     """htmx: a notice about the SI number; for a known person the user may see, their details replace the inputs.
 
-    For anyone else the inputs are left alone, so nothing the officer typed meanwhile is overwritten.
+    For anyone else the inputs are left alone, so nothing the officer typed meanwhile is overwritten. A POST (read
+    only) so that the SI number travels in the body, never in an address that access logs and proxies keep.
     """
     _require(request, WRITERS)
     participant, number_error, enrollments = None, None, []
     try:
-        si_number = si_number_normalise(request.GET.get("si_number", ""))
+        si_number = si_number_normalise(request.POST.get("si_number", ""))
     except ValidationError as exc:
         si_number = None
-        if request.GET.get("si_number", "").strip():
+        if request.POST.get("si_number", "").strip():
             number_error = exc.messages[0]
     if si_number:
         participant = selectors.participant_for_lookup(user=request.user, si_number=si_number)

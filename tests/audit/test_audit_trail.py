@@ -198,9 +198,9 @@ def test_the_page_runs_a_fixed_number_of_queries(
 
 def test_a_person_lookup_by_si_number_is_recorded_and_the_empty_form_is_not(client, staff_user, enrollment):
     client.force_login(staff_user)
-    client.get(reverse("participants:participant_lookup"))
+    client.post(reverse("participants:participant_lookup"))
     assert not AuditEvent.objects.filter(action=A.RECORD_VIEWED).exists()
-    client.get(reverse("participants:participant_lookup"), {"si_number": "2412345678"})
+    client.post(reverse("participants:participant_lookup"), {"si_number": "2412345678"})
     event = AuditEvent.objects.get(action=A.RECORD_VIEWED)
     assert event.object_type == "participants.participant" and "2412345678" not in event.path + event.detail
 

@@ -73,7 +73,7 @@ def test_a_full_journey_logs_no_si_number_and_no_name(client, staff_user, unit, 
     assert client.post(reverse("participants:enrollment_create"), entry).status_code == 302
     enrollment = Enrollment.objects.get(participant__si_number=SI)
     client.post(reverse("participants:enrollment_create"), entry)  # the same again: refused as a duplicate
-    client.get(reverse("participants:participant_lookup"), {"si_number": SI})
+    client.post(reverse("participants:participant_lookup"), {"si_number": SI})
     client.get(reverse("participants:enrollment_list"), {"q": SI})
     client.get(reverse("participants:enrollment_list"), {"q": NAME, "_export": "csv"})
     client.get(reverse("participants:enrollment_detail", kwargs={"pk": enrollment.pk}))

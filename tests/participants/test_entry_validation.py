@@ -205,7 +205,7 @@ def test_a_known_si_number_fills_in_the_person_from_the_users_unit(staff_client,
 
     person = ParticipantFactory(si_number="2409999999", full_name="Phạm Văn Đông")
     record(person, unit=unit, commune=commune)
-    fragment = staff_client.get(reverse("participants:participant_lookup"), {"si_number": "240 999 9999"})
+    fragment = staff_client.post(reverse("participants:participant_lookup"), {"si_number": "240 999 9999"})
     assert "Phạm Văn Đông" in fragment.content.decode()
     assert "01/06/1985" in fragment.content.decode()
 
@@ -216,7 +216,7 @@ def test_the_person_lookup_does_not_reveal_someone_known_only_elsewhere(staff_cl
 
     person = ParticipantFactory(si_number="2409999998", full_name="Hoàng Thị Bí Mật")
     record(person, unit=other_unit, commune=other_commune)
-    fragment = staff_client.get(reverse("participants:participant_lookup"), {"si_number": "2409999998"})
+    fragment = staff_client.post(reverse("participants:participant_lookup"), {"si_number": "2409999998"})
     assert "Bí Mật" not in fragment.content.decode()
     assert "No record of this person in your area" in fragment.content.decode()
     # and the inputs are left as the officer is typing them (nothing to swap in)

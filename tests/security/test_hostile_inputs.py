@@ -193,7 +193,7 @@ def test_a_name_with_markup_or_formula_is_stored_as_text_and_shown_escaped(staff
     pages = [
         staff.get(reverse("participants:enrollment_list")),
         staff.get(reverse("participants:enrollment_detail", kwargs={"pk": enrollment.pk})),
-        staff.get(reverse("participants:participant_lookup"), {"si_number": "2401234567"}),
+        staff.post(reverse("participants:participant_lookup"), {"si_number": "2401234567"}),
     ]
     for page in pages:
         body = page.content.decode()

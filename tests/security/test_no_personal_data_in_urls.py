@@ -110,3 +110,14 @@ def test_a_post_without_the_csrf_token_is_refused(staff_client, listed):
     response = staff_client.post(reverse("participants:enrollment_list"), {"q": SI_NUMBER})
     assert response.status_code == 403
     assert "enrollment_searches" not in staff_client.session
+
+
+def test_the_person_lookup_takes_the_si_number_in_the_body_only(client, staff_user, listed):
+    staff_client = client
+    staff_client.force_login(staff_user)
+    lookup = reverse("participants:participant_lookup")
+    form = staff_client.get(reverse("participants:enrollment_create")).content.decode()
+    assert f'hx-post="{lookup}"' in form and f'hx-get="{lookup}"' not in form
+    assert staff_client.get(lookup, {"si_number": SI_NUMBER}).status_code == 405
+    answer = staff_client.post(lookup, {"si_number": SI_NUMBER}, HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and NAME in answer.content.decode()

@@ -72,7 +72,7 @@ GRID = {
         get="L 200 200 200 200 200", post="L R R R R R", query={"_export": "csv"}
     ),
     "participants:enrollment_create": Door(get="L 200 200 403 200 200", post="L 200 200 403 200 200"),
-    "participants:participant_lookup": Door(get="L 200 200 403 200 200", htmx=True, post="L 405 405 405 405 405"),
+    "participants:participant_lookup": Door(get="L 405 405 405 405 405", htmx=True, post="L 200 200 403 200 200"),
     "participants:unit_communes": Door(get="L 200 200 403 200 200", htmx=True, post="L 405 405 405 405 405"),
     "participants:enrollment_detail": Door(
         get="L 200 404 200 200 404", post="L 405 405 405 405 405", kwargs=lambda w: {"pk": w.enrollment.pk}
