@@ -889,13 +889,15 @@ def snapshot_rebuild(
     since: dict[int, datetime.date | None] | None = None,
     days: dict[int, dict[int, set[datetime.date]]] | None = None,
     coverage_since: dict[int, datetime.date | None] | None = None,
+    marks_before: datetime.datetime | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> RecomputeRun:
     """Recomputes the snapshot of `campaigns` (all when None): a full run, or with `unit_ids` ({campaign id: unit
     ids}) an incremental one that rewrites only those units' rows, the province row and the ranks; `since`
     ({campaign id: day}) limits the rewrite of those units' daily series to the days from that day on, and `days`
     ({campaign id: {unit id: entry days}}) to those days only for the units listed; `coverage_since` ({campaign
-    id: earliest coverage start touched}) keeps the stock counts of the days before it. A campaign
+    id: earliest coverage start touched}) keeps the stock counts of the days before it. The run clears the marks
+    of its units made up to `marks_before` (when its caller read them; default: the run's start). A campaign
     whose snapshot is for another date than this run's is rebuilt whole.
 
     All campaigns together, with a fixed number of statements (see above), in one transaction: a failure anywhere
@@ -978,7 +980,7 @@ def snapshot_rebuild(
             old.delete()
             totals = _insert_totals(full + partial, rows, run, computed_at)
             _rank_in_database(ids)
-            pending.filter(marked_at__lte=run.started_at).delete()
+            pending.filter(marked_at__lte=marks_before or run.started_at).delete()
             # The listed days of the marks just cleared (a unit marked again meanwhile keeps its days, old and new).
             PendingRefreshDay.objects.filter(campaign_id__in=ids).exclude(
                 Exists(PendingRefresh.objects.filter(campaign_id=OuterRef("campaign_id"), unit_id=OuterRef("unit_id")))
@@ -1198,14 +1200,25 @@ def pending_all_days() -> tuple[
     return units, since, days, coverage
 
 
-def pending_refresh(units=None, since=None, days=None, coverage_since=None) -> RecomputeRun | None:
-    """The incremental refresh of every pending mark (or of the marks `pending_all_days` returned), all campaigns
-    in one run; None when nothing is pending."""
+def pending_refresh(
+    units=None, since=None, days=None, coverage_since=None, *, marks_before=None
+) -> RecomputeRun | None:
+    """The incremental refresh of every pending mark (or of the marks `pending_all_days` returned, read at
+    `marks_before`), all campaigns in one run; None when nothing is pending. Only the marks made up to the time they
+    were read are cleared: a unit marked again after that stays marked for the next run."""
     if units is None:
+        marks_before = timezone.now()
         units, since, days, coverage_since = pending_all_days()
     if not units:
         return None
     campaigns = list(Campaign.objects.filter(pk__in=list(units)))
     if not campaigns:
         return None
-    return snapshot_rebuild(campaigns=campaigns, unit_ids=units, since=since, days=days, coverage_since=coverage_since)
+    return snapshot_rebuild(
+        campaigns=campaigns,
+        unit_ids=units,
+        since=since,
+        days=days,
+        coverage_since=coverage_since,
+        marks_before=marks_before,
+    )

@@ -14,6 +14,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 from django.db import OperationalError
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from reports import engine
@@ -100,8 +101,10 @@ def refresh_pending(campaign_id: int | None = None) -> dict:
         cache.delete(DEBOUNCE_KEY)
     except Exception:
         logger.warning("could not clear the refresh debounce key", exc_info=True)
+    # Marks made from here on stay for the next run, even for a unit this one rewrites (it may not see them).
+    read_at = timezone.now()
     units, since, days, coverage_since = engine.pending_all_days()
-    run = engine.pending_refresh(units, since, days, coverage_since)
+    run = engine.pending_refresh(units, since, days, coverage_since, marks_before=read_at)
     if run is None:
         return {"units": 0}
     return {"run_id": run.pk, "units": sum(map(len, units.values())), "campaigns": len(units)}

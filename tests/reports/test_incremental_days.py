@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from participants.models import EnrollmentKind, Scheme
@@ -230,3 +231,17 @@ def test_a_day_only_refresh_equals_a_full_run_after_direct_writes(campaigns, uni
     stock_row = AttainmentTotal.objects.get(campaign=campaigns[1], unit=unit, scheme=Scheme.VSI)
     assert (stock_row.active, stock_row.active_before_start, stock_row.active_prev_year_end) == (6, 1, 1)
     _assert_incremental_equals_full(campaigns)
+
+
+def test_a_mark_made_after_the_marks_were_read_stays_for_the_next_run(campaigns, unit, today):
+    engine.snapshot_rebuild(campaigns=campaigns)
+    engine.pending_mark({campaigns[0].pk: {unit.pk}}, days=[today - D(days=1)])
+    read_at = timezone.now()
+    units, since, days, coverage = engine.pending_all_days()
+    # The unit is marked again (another day) after the read, before the run starts.
+    PendingRefresh.objects.update(marked_at=read_at + D(microseconds=1))
+    engine.pending_refresh(units, since, days, coverage, marks_before=read_at)
+    assert PendingRefresh.objects.filter(campaign=campaigns[0], unit=unit).exists()
+    assert PendingRefreshDay.objects.filter(campaign=campaigns[0], unit=unit).exists()
+    engine.pending_refresh()
+    assert not PendingRefresh.objects.exists() and not PendingRefreshDay.objects.exists()
