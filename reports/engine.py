@@ -880,6 +880,27 @@ def run_progress(run: RecomputeRun) -> tuple[int, int]:
     return run.steps_done, run.steps_total
 
 
+# A run takes seconds at national scale; one still "running" after this long lost its worker (killed, machine
+# restarted) without anyone marking it: the next run does, so that no progress bar waits for it forever.
+ORPHANED_RUN_AFTER = datetime.timedelta(minutes=30)
+
+
+def runs_orphaned_fail(*, exclude: int | None = None, now: datetime.datetime | None = None) -> int:
+    """Marks as failed the runs started more than ORPHANED_RUN_AFTER ago that never finished; returns how many."""
+    from django.utils.translation import gettext
+
+    now = now or timezone.now()
+    return (
+        RecomputeRun.objects.filter(status=RecomputeRun.Status.RUNNING, started_at__lt=now - ORPHANED_RUN_AFTER)
+        .exclude(pk=exclude)
+        .update(
+            status=RecomputeRun.Status.FAILED,
+            error=gettext("The worker running this recompute stopped before it finished; start it again."),
+            finished_at=now,
+        )
+    )
+
+
 def snapshot_rebuild(
     *,
     campaigns: Iterable[Campaign] | None = None,
@@ -914,6 +935,7 @@ def snapshot_rebuild(
             kind=RecomputeRun.Kind.INCREMENTAL if unit_ids is not None else RecomputeRun.Kind.FULL,
         )
     started = time.monotonic()
+    runs_orphaned_fail(exclude=run.pk)
     run.status = RecomputeRun.Status.RUNNING
     run.started_at = timezone.now()
     run.as_of = as_of
