@@ -1050,11 +1050,20 @@ def campaigns_touched(
     """{campaign id: unit ids} of the campaigns whose figures a change to these units and days can move: window
     campaigns of the units' provinces whose window contains a day, and campaigns on the stock of those provinces
     (coverage, not the entry date, decides those) unless the touched coverage starts after they ended."""
-    units = dict(District.objects.filter(pk__in=list(unit_ids)).values_list("pk", "province_id"))
+    return campaigns_touched_windows(unit_ids=unit_ids, days=days, coverage_since=coverage_since)[0]
+
+
+def campaigns_touched_windows(
+    *, unit_ids: Iterable[int], days: Iterable[datetime.date], coverage_since: datetime.date | None = None
+) -> tuple[dict[int, set[int]], dict[int, tuple[datetime.date, datetime.date]]]:
+    """`campaigns_touched` and {campaign id: (start, end)} of those campaigns (what `pending_mark` needs to list
+    their days), read in one query: the campaigns of the units' provinces joined to the units themselves."""
+    unit_ids = list(unit_ids)
     days = sorted(days)
     out: dict[int, set[int]] = {}
-    if not units:
-        return out
+    windows: dict[int, tuple[datetime.date, datetime.date]] = {}
+    if not unit_ids:
+        return out, windows
     stock = Q(measure=Campaign.Measure.STOCK)
     if coverage_since is not None:
         # Every stock figure counts coverage on a day no later than the campaign's end.
@@ -1062,17 +1071,25 @@ def campaigns_touched(
     # One condition for the span of the days, not one per day: a large import touches thousands of days, and
     # SQLite refuses an expression tree that deep. The few window campaigns in the span are then checked exactly.
     in_span = Q(start_date__lte=days[-1], end_date__gte=days[0]) if days else Q(pk__in=[])
-    candidates = Campaign.objects.filter(stock | in_span, province_id__in=set(units.values())).values_list(
-        "pk", "province_id", "measure", "start_date", "end_date"
+    # values() reuses the filter's join to the province's units: one row per (campaign, touched unit).
+    candidates = (
+        Campaign.objects.filter(stock | in_span, province__units__pk__in=unit_ids)
+        .order_by()
+        .values_list("pk", "measure", "start_date", "end_date", "province__units__pk")
     )
-    for campaign_id, province_id, measure, start, end in candidates:
-        is_stock = measure == Campaign.Measure.STOCK and (coverage_since is None or end >= coverage_since)
-        if not is_stock:
-            first_on_or_after_start = bisect.bisect_left(days, start)
-            if first_on_or_after_start == len(days) or days[first_on_or_after_start] > end:
-                continue
-        out[campaign_id] = {u for u, p in units.items() if p == province_id}
-    return out
+    for campaign_id, measure, start, end, unit_id in candidates:
+        if campaign_id not in windows:
+            is_stock = measure == Campaign.Measure.STOCK and (coverage_since is None or end >= coverage_since)
+            if not is_stock:
+                first_on_or_after_start = bisect.bisect_left(days, start)
+                if first_on_or_after_start == len(days) or days[first_on_or_after_start] > end:
+                    windows[campaign_id] = None  # a window campaign in the span that holds none of the days
+                    continue
+            windows[campaign_id] = (start, end)
+        elif windows[campaign_id] is None:
+            continue
+        out.setdefault(campaign_id, set()).add(unit_id)
+    return out, {pk: window for pk, window in windows.items() if window is not None}
 
 
 # Above this many (campaign, unit, day) marks in one change (a large import) a unit's series is recounted from
@@ -1086,6 +1103,7 @@ def pending_mark(
     since: datetime.date | None = None,
     days: Iterable[datetime.date] | None = None,
     coverage_since: datetime.date | None = None,
+    windows: dict[int, tuple[datetime.date, datetime.date]] | None = None,
 ) -> None:
     """Records in the database which campaign units wait for a refresh, and from which entry day (`since`; None:
     the whole series); with `days` (every entry day whose counts the change can have moved: `since` is then their
@@ -1095,7 +1113,9 @@ def pending_mark(
 
     An upsert that moves the time forward and the day back (an empty day wins), in one transaction with the days:
     a run clears only the marks made before it started, so a change that commits while a refresh is running stays
-    marked, with its days, for the next one.
+    marked, with its days, for the next one. `windows` ({campaign id: (start, end)}, as `campaigns_touched_windows`
+    returns them) saves reading the campaigns' windows again. On PostgreSQL the days and the mark are written by one
+    statement (a CTE), atomic on its own.
     """
     pairs = sorted((c, u) for c, units in touched.items() for u in units)
     if not pairs:
@@ -1105,12 +1125,13 @@ def pending_mark(
         since = days[0]
     day_rows: list[tuple[int, int, datetime.date]] = []
     if days:
-        windows = dict(
-            (pk, (start, end))
-            for pk, start, end in Campaign.objects.filter(pk__in=list(touched)).values_list(
-                "pk", "start_date", "end_date"
-            )
-        )
+        if windows is None or not set(touched) <= set(windows):
+            windows = {
+                pk: (start, end)
+                for pk, start, end in Campaign.objects.filter(pk__in=list(touched))
+                .order_by()
+                .values_list("pk", "start_date", "end_date")
+            }
         for campaign_id, unit_id in pairs:
             start, end = windows.get(campaign_id, (None, None))
             if start is None:
@@ -1128,32 +1149,49 @@ def pending_mark(
     params = [
         value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only, coverage)
     ]
+    upsert = (
+        f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
+        f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
+        f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
+        f"days_only = ({table}.days_only AND excluded.days_only), "
+        f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
+        f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
+        f"ELSE {table}.coverage_since END"
+    )
+    if connection.vendor == "postgresql":
+        # One statement, one round trip and one commit: the days' INSERT rides in a CTE (data-modifying CTEs run
+        # exactly once, in the same snapshot and transaction as the mark's upsert).
+        with connection.cursor() as cursor:
+            if days_only and day_rows:
+                day_sql, day_params = _day_marks_insert_sql(day_rows)
+                cursor.execute(f"WITH listed_days AS ({day_sql}) {upsert}", [*day_params, *params])
+            else:
+                cursor.execute(upsert, params)
+        return
     with transaction.atomic(), connection.cursor() as cursor:
         if days_only and day_rows:
             _day_marks_insert(cursor, day_rows)
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-            f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
-            f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
-            f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
-            f"days_only = ({table}.days_only AND excluded.days_only), "
-            f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
-            f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
-            f"ELSE {table}.coverage_since END",
-            params,
-        )
+        cursor.execute(upsert, params)
+
+
+def _day_marks_insert_sql(rows: list[tuple[int, int, datetime.date]]) -> tuple[str, list]:
+    """PostgreSQL: the INSERT of the listed days, one statement whatever their number (three arrays)."""
+    table = connection.ops.quote_name(PendingRefreshDay._meta.db_table)
+    conflict = f"ON CONFLICT (campaign_id, unit_id, {connection.ops.quote_name('day')}) DO NOTHING"
+    campaigns, units, days = (list(column) for column in zip(*rows, strict=True))
+    return (
+        f"INSERT INTO {table} (campaign_id, unit_id, day) "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
+        f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[]) {conflict}",
+        [campaigns, units, days],
+    )
 
 
 def _day_marks_insert(cursor, rows: list[tuple[int, int, datetime.date]]) -> None:
     table = connection.ops.quote_name(PendingRefreshDay._meta.db_table)
     conflict = f"ON CONFLICT (campaign_id, unit_id, {connection.ops.quote_name('day')}) DO NOTHING"
     if connection.vendor == "postgresql":
-        campaigns, units, days = (list(column) for column in zip(*rows, strict=True))
-        cursor.execute(
-            f"INSERT INTO {table} (campaign_id, unit_id, day) "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
-            f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::date[]) {conflict}",
-            [campaigns, units, days],
-        )
+        cursor.execute(*_day_marks_insert_sql(rows))
         return
     for i in range(0, len(rows), 300):
         chunk = rows[i : i + 300]

@@ -125,12 +125,14 @@ def enqueue(task, *args, **options) -> bool:
 
 def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[int]]:
     """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh for all."""
-    touched = engine.campaigns_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
+    touched, windows = engine.campaigns_touched_windows(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched
     # Coverage-only changes (no entry day) rewrite the units' whole daily series; otherwise only the days listed
     # (the signal lists every entry day whose counts moved, re-derived kinds included).
-    engine.pending_mark(touched, since=min(days) if days else None, days=days, coverage_since=coverage_since)
+    engine.pending_mark(
+        touched, since=min(days) if days else None, days=days, coverage_since=coverage_since, windows=windows
+    )
     try:
         if not cache.add(DEBOUNCE_KEY, 1, debounce_seconds()):
             return touched  # a refresh is already queued and will pick these marks up
