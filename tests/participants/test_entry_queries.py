@@ -189,3 +189,46 @@ def test_an_overlap_stored_behind_the_persons_lock_is_refused_with_a_link_not_an
     assert response.status_code == 200
     assert "already has Voluntary social insurance coverage" in response.content.decode()
     assert Enrollment.objects.filter(participant=person).count() == 1
+
+
+# What the save does after its commit (the enrollments_changed receiver of the reports app): one query for the
+# touched campaigns of the unit's province with their windows, then the pending mark and its days in one statement
+# (PostgreSQL); SQLite writes them as two statements inside a savepoint.
+AFTER_COMMIT_MAX = {"postgresql": 2, "sqlite": 5}
+
+
+@pytest.mark.django_db
+def test_the_after_commit_scheduling_of_an_entry_takes_a_fixed_number_of_queries(
+    client, staff_user, province, unit, commune, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from reports.models import PendingRefresh, PendingRefreshDay
+    from reports.tasks import DEBOUNCE_KEY
+    from tests.factories import CampaignFactory
+
+    window = CampaignFactory(province=province, start_date=D(2024, 3, 1), end_date=D(2024, 3, 31))
+    stock = CampaignFactory(province=province, measure="stock", start_date=D(2024, 1, 1), end_date=D(2024, 12, 31))
+    CampaignFactory(province=province, start_date=D(2024, 5, 1), end_date=D(2024, 5, 31))  # not touched
+    client.force_login(staff_user)
+    _post(client, entry_data(commune, si_number="2409000001"))
+    # A refresh is already queued (the debounce key is set): the broker's publish is not what is counted here.
+    cache.set(DEBOUNCE_KEY, 1, 60)
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            _post(client, entry_data(commune, si_number="2409000002", enrolled_on="20/03/2024"))
+        assert callbacks
+        with CaptureQueriesContext(connection) as queries:
+            for callback in callbacks:
+                callback()
+    finally:
+        cache.delete(DEBOUNCE_KEY)
+    assert len(queries) <= AFTER_COMMIT_MAX[connection.vendor], [q["sql"] for q in queries]
+    assert set(PendingRefresh.objects.values_list("campaign_id", "unit_id", "since", "days_only")) == {
+        (window.pk, unit.pk, D(2024, 3, 20), True),
+        (stock.pk, unit.pk, D(2024, 3, 20), True),
+    }
+    assert set(PendingRefreshDay.objects.values_list("campaign_id", "unit_id", "day")) == {
+        (window.pk, unit.pk, D(2024, 3, 20)),
+        (stock.pk, unit.pk, D(2024, 3, 20)),
+    }
