@@ -124,57 +124,56 @@ class RankingTable(tables.Table):
         """The table's markup, or None when it needs django-tables2's own template (several pages)."""
         if getattr(self, "page", None) is not None and self.paginator.num_pages > 1:
             return None
-        decimal_sep, thousand_sep = get_format("DECIMAL_SEPARATOR"), get_format("THOUSAND_SEPARATOR")
-
-        def local(text: str) -> str:  # "1,234.50" written the locale's way, as reports.formatting does
-            return text.replace(",", "\0").replace(".", decimal_sep).replace("\0", thousand_sep)
+        # "1,234.50" written the locale's way (as reports.formatting does), in one str.translate per figure.
+        local = {ord(","): get_format("THOUSAND_SEPARATOR"), ord("."): get_format("DECIMAL_SEPARATOR")}
 
         def fmt_dec(value) -> str:
             value = Decimal(value)
             if value.as_tuple().exponent < -2:  # more places than stored: the slow, exact path
                 return formatting.fmt_dec(value)
-            return local(f"{value:,.2f}")
+            return f"{value:,.2f}".translate(local)
 
         columns = [c for c in self.columns if c.visible]
         params = self.request.GET.copy() if getattr(self, "request", None) else None
-        heads = []
+        heads, cells = [], []  # cells: per column, its name, how its value is written and its <td> opening
         for column in columns:
+            attrs = column.attrs  # django-tables2 builds a fresh dict at every read
             label = column.header
             if column.orderable and params is not None:
                 params[self.prefixed_order_by_field] = column.order_by_alias.next
                 label = format_html('<a href="?{}">{}</a>', params.urlencode(), label)
-            heads.append(format_html('<th {} scope="col">{}</th>', column.attrs["th"].as_html(), label))
-        opening = {column.name: f"<td {column.attrs['td'].as_html()}>" for column in columns}
-        defaults = {column.name: escape(column.default) for column in columns}
+            heads.append(format_html('<th {} scope="col">{}</th>', attrs["th"].as_html(), label))
+            name = column.name
+            kind = "int" if name in self._INTEGERS else "dec" if name in self._DECIMALS else name
+            cells.append((name, kind, f"<td {attrs['td'].as_html()}>", str(escape(column.default))))
         unit_url = reverse("reports:unit_detail", kwargs={"slug": self.campaign.slug, "code": "__code__"})
-        schemes = {value: escape(label) for value, label in Scheme.choices}
+        schemes = {value: str(escape(label)) for value, label in Scheme.choices}
         track = {flag: str(self.render_on_track(flag, AttainmentTotal(has_target=True))) for flag in (True, False)}
         body = []
         records = self.data.data if isinstance(self.data.data, list) else [row.record for row in self.rows]
         for i, record in enumerate(records):
-            cells = ['<tr class="odd">' if i % 2 else '<tr class="even">']
-            for column in columns:
-                name = column.name
-                if name == "unit":
+            row = ['<tr class="odd">' if i % 2 else '<tr class="even">']
+            for name, kind, opening, default in cells:
+                if kind == "unit":
                     href = html_escape(unit_url.replace("__code__", record.unit.code))
                     value = f'<a href="{href}">{html_escape(record.unit.name)}</a>'
-                elif name == "scheme":
+                elif kind == "scheme":
                     value = schemes.get(record.scheme) or escape(record.get_scheme_display())
-                elif name == "on_track":
+                elif kind == "on_track":
                     value = "–" if record.attained_pct is None and not record.has_target else track[record.on_track]
                 else:
                     raw = getattr(record, name)
                     if raw is None:
-                        value = defaults[name]
-                    elif name in self._INTEGERS:
-                        value = local(f"{int(raw):,}")
-                    elif name in self._DECIMALS:
+                        value = default
+                    elif kind == "int":
+                        value = f"{int(raw):,}".translate(local)
+                    elif kind == "dec":
                         value = fmt_dec(raw)
                     else:  # attained_pct
                         value = f"{fmt_dec(raw)}%"
-                cells.append(f"{opening[name]}{value}</td>")
-            cells.append("</tr>")
-            body.append("".join(cells))
+                row.append(f"{opening}{value}</td>")
+            row.append("</tr>")
+            body.append("".join(row))
         return format_html(
             '<div class="table-container table-responsive"><table {}><thead><tr>{}</tr></thead><tbody>{}</tbody>'
             "</table></div>",

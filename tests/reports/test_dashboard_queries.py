@@ -4,13 +4,17 @@ second-factor look-ups included), and the ranking written in Python equal to dja
 import re
 
 import pytest
+from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import translation
 from django_tables2 import RequestConfig
 
 from reports import engine, selectors
-from reports.models import PendingRefresh
+from reports.filters import RankingFilter
+from reports.models import AttainmentTotal, PendingRefresh
 from reports.tables import RankingTable
+from reports.views import filter_fields_html
 from tests.factories import DistrictFactory
 from tests.reports.conftest import D, enroll
 
@@ -107,3 +111,23 @@ def test_the_kept_fragments_follow_every_new_snapshot(client, snapshots, manager
     after = ranking_and_charts(client.get(url).content.decode())
     assert after[1] != first[1]  # rebuilt for the new snapshot
     assert after[0] != first[0]
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"sort": "-attained_pct"},
+        {"scheme": "vsi", "unit_name": 'Huyện <b>"&'},
+        {"on_track": "no", "unit_name": ""},
+        {"scheme": "bogus"},  # an invalid choice: the form's own markup, marked invalid
+        {"on_track": "<x>"},
+    ],
+)
+def test_the_filter_fields_written_directly_match_the_forms(params, language):
+    request = RequestFactory().get("/", params)
+    with translation.override(language):
+        form = RankingFilter(request.GET, queryset=AttainmentTotal.objects.none())
+        expected = render_to_string("reports/inc/ranking_filter_fields.html", {"filter": form})
+        assert filter_fields_html(request.GET) == expected
