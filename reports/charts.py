@@ -69,7 +69,7 @@ def cumulative_chart(
         data.append(
             {
                 "type": "scatter",
-                "x": [day_before] + [p[0] for p in points],
+                "x": [day_before.isoformat()] + [p[0].isoformat() for p in points],  # no JSON default per point
                 "y": [0] + [p[1] for p in points],
                 "mode": "lines+markers",
                 "name": label,

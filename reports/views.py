@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.formats import get_format
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
@@ -102,6 +103,11 @@ def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None
     return f"{base}?{urlencode(params)}"
 
 
+def _int_text(value, thousands: str) -> str:
+    """A whole number as reports.formatting.fmt_int writes it (36.421 in Vietnamese, 36,421 in English; – if none)."""
+    return "–" if value is None or value == "" else f"{int(value):,}".replace(",", thousands)
+
+
 def _breakdown_context(user, campaign, as_of, unit=None):
     data, live = selectors.breakdown_for_page(user, campaign, as_of, unit=unit)
     age_labels = {
@@ -112,6 +118,7 @@ def _breakdown_context(user, campaign, as_of, unit=None):
         "55_plus": _("55 and over"),
         "unknown": _("Unknown"),
     }
+    thousands = get_format("THOUSAND_SEPARATOR")
     gender_labels = {value: str(label) for value, label in Participant.Gender.choices}
     occupation_labels = {value: str(label) for value, label in Participant.Occupation.choices}
     sections = []
@@ -120,7 +127,15 @@ def _breakdown_context(user, campaign, as_of, unit=None):
         ("gender", _("By gender"), gender_labels),
         ("occupation", _("By occupation"), occupation_labels),
     ):
-        groups = [{**g, "label": labels.get(g["group"], g["group"])} for g in data[key]]
+        groups = [
+            {
+                **g,
+                "label": labels.get(g["group"], g["group"]),
+                # Written here, as the template's |num writes them, at a fraction of its cost per figure.
+                **{f"{name}_text": _int_text(g.get(name), thousands) for name in ("vsi", "hi_family", "total")},
+            }
+            for g in data[key]
+        ]
         sections.append({"key": key, "title": title, "groups": groups})
     chart = None
     if data["age"]:
