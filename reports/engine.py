@@ -1064,19 +1064,35 @@ def campaigns_touched_windows(
     windows: dict[int, tuple[datetime.date, datetime.date]] = {}
     if not unit_ids:
         return out, windows
-    stock = Q(measure=Campaign.Measure.STOCK)
+    # Stock campaigns, unless the touched coverage starts after they ended (every stock figure counts coverage on a
+    # day no later than the campaign's end), and window campaigns over the span of the days: one condition for the
+    # span, not one per day (a large import touches thousands of days, and SQLite refuses an expression tree that
+    # deep); the few window campaigns in the span are then checked exactly. The campaigns of the units' provinces
+    # are joined to the units: one row per (campaign, touched unit), in SQL written here rather than built by the
+    # ORM (this runs after every entry's commit).
+    qn = connection.ops.quote_name
+    campaigns, units = qn(Campaign._meta.db_table), qn(District._meta.db_table)
+    conditions, params = ["c.measure = %s"], [Campaign.Measure.STOCK.value]
     if coverage_since is not None:
-        # Every stock figure counts coverage on a day no later than the campaign's end.
-        stock &= Q(end_date__gte=coverage_since)
-    # One condition for the span of the days, not one per day: a large import touches thousands of days, and
-    # SQLite refuses an expression tree that deep. The few window campaigns in the span are then checked exactly.
-    in_span = Q(start_date__lte=days[-1], end_date__gte=days[0]) if days else Q(pk__in=[])
-    # values() reuses the filter's join to the province's units: one row per (campaign, touched unit).
-    candidates = (
-        Campaign.objects.filter(stock | in_span, province__units__pk__in=unit_ids)
-        .order_by()
-        .values_list("pk", "measure", "start_date", "end_date", "province__units__pk")
+        conditions.append("c.end_date >= %s")
+        params.append(connection.ops.adapt_datefield_value(coverage_since))
+    span = ["(" + " AND ".join(conditions) + ")"]
+    if days:
+        span.append("(c.start_date <= %s AND c.end_date >= %s)")
+        params += [connection.ops.adapt_datefield_value(days[-1]), connection.ops.adapt_datefield_value(days[0])]
+    if connection.vendor == "postgresql":
+        in_units, params = "= ANY(%s)", [*params, unit_ids]
+    else:
+        in_units, params = f"IN ({', '.join(['%s'] * len(unit_ids))})", [*params, *unit_ids]
+    candidates = _sql(
+        f"SELECT c.id, c.measure, c.start_date, c.end_date, u.id FROM {campaigns} c "  # noqa: S608 # nosec B608 - table names come from the models' _meta, quoted; every value is a %s parameter
+        f"JOIN {units} u ON u.province_id = c.province_id "
+        f"WHERE ({' OR '.join(span)}) AND u.id {in_units}",
+        params,
     )
+    if connection.vendor != "postgresql":
+        date_field = Campaign._meta.get_field("start_date")
+        candidates = [(c, m, date_field.to_python(s), date_field.to_python(e), u) for c, m, s, e, u in candidates]
     for campaign_id, measure, start, end, unit_id in candidates:
         if campaign_id not in windows:
             is_stock = measure == Campaign.Measure.STOCK and (coverage_since is None or end >= coverage_since)
