@@ -40,19 +40,18 @@ from django.utils.translation import gettext as _
 
 from districts.scoping import scope_of, visible_communes, visible_enrollments
 from participants.importing import (
-    COLUMN_LABELS,
     COLUMNS,
     GENDER_WORDS,
-    HEADER_ALIASES,
     MAX_XLSX_UNCOMPRESSED,
     PREVIEW_SAMPLE,
-    REQUIRED,
     SCHEME_WORDS,
     ImportFileError,
     RowCheck,
+    _blank,
     _check_zip,
     _code,
     _fold,
+    header_positions,
 )
 from participants.models import ALLOWED_MONTHS, Scheme
 from participants.services import VSI_MIN_AGE
@@ -146,10 +145,6 @@ def _xlsx_records(stream) -> Iterator[list]:
         workbook.close()
 
 
-def _blank(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
 def _typed(column: str, value):
     """A typed XLSX cell as the text the row path would have read it as (strings pass through untouched)."""
     if isinstance(value, str) or value is None:
@@ -196,17 +191,7 @@ def stream_rows(*, name: str, stream, max_rows: int | None = None) -> Iterator[t
         if positions is None:
             if all(_blank(v) for v in values):
                 continue
-            positions = {}
-            for position, label in enumerate(values):
-                column = HEADER_ALIASES.get(_fold(label)) if not _blank(label) else None
-                if column and column not in positions:
-                    positions[column] = position
-            missing = [c for c in COLUMNS if c in REQUIRED and c not in positions]
-            if missing:
-                raise ImportFileError(
-                    _("These columns are missing from the first row: %(columns)s. Use the template's headers.")
-                    % {"columns": ", ".join(f"{COLUMN_LABELS[c]} ({c})" for c in missing)}
-                )
+            positions = header_positions(values)
             picks = [(c, positions.get(c, -1)) for c in COLUMNS]
             continue
         if is_xlsx:

@@ -228,11 +228,8 @@ def _blank(value) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _rows_from_matrix(matrix: list[list]) -> list[dict]:
-    header_index = next((i for i, values in enumerate(matrix) if any(not _blank(v) for v in values)), None)
-    if header_index is None:
-        raise ImportFileError(_("The file has no rows."))
-    header = matrix[header_index]
+def header_positions(header: list) -> dict[str, int]:
+    """{column: position} of the header row's known columns (first spelling wins); refuses a file missing one."""
     positions = {}
     for position, label in enumerate(header):
         column = HEADER_ALIASES.get(_fold(label)) if not _blank(label) else None
@@ -244,6 +241,14 @@ def _rows_from_matrix(matrix: list[list]) -> list[dict]:
             _("These columns are missing from the first row: %(columns)s. Use the template's headers.")
             % {"columns": ", ".join(f"{COLUMN_LABELS[c]} ({c})" for c in missing)}
         )
+    return positions
+
+
+def _rows_from_matrix(matrix: list[list]) -> list[dict]:
+    header_index = next((i for i, values in enumerate(matrix) if any(not _blank(v) for v in values)), None)
+    if header_index is None:
+        raise ImportFileError(_("The file has no rows."))
+    positions = header_positions(matrix[header_index])
     rows = []
     for offset, values in enumerate(matrix[header_index + 1 :], start=header_index + 2):
         if all(_blank(v) for v in values):
