@@ -135,3 +135,38 @@ def broker_at():
     for k, v in old.items():
         app.conf[k] = v
     _reset_producer_pools(app)
+
+
+# Every stored figure of a campaign's snapshot, in a stable order: two runs (full, incremental, repeated) must agree
+# on all of them.
+SNAPSHOT_TOTAL_FIELDS = (
+    "unit_id",
+    "scheme",
+    "enrolled",
+    "new",
+    "resumed",
+    "target",
+    "achieved",
+    "active",
+    "attained_pct",
+    "remaining",
+    "required_daily_pace",
+    "current_daily_pace",
+    "projected_at_end",
+    "on_track",
+    "rank_enrolled",
+    "rank_attained",
+    "as_of",
+)
+
+
+def snapshot_state(campaign):
+    """(totals, daily) of the campaign's snapshot as sorted tuples, for comparing two runs."""
+    from reports.models import AttainmentDaily, AttainmentTotal
+
+    totals = sorted(AttainmentTotal.objects.filter(campaign=campaign).values_list(*SNAPSHOT_TOTAL_FIELDS), key=str)
+    daily = sorted(
+        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
+        key=str,
+    )
+    return totals, daily

@@ -6,7 +6,7 @@ from participants.models import EnrollmentKind, Scheme
 from reports import engine, selectors
 from reports.models import AttainmentDaily, AttainmentTotal, RecomputeRun
 from tests.factories import DistrictFactory, TargetFactory
-from tests.reports.conftest import D, enroll, figures
+from tests.reports.conftest import D, enroll, figures, snapshot_state
 
 
 def test_it_counts_new_and_resumed_in_the_window_and_leaves_out_renewals_and_days_outside(march_enrollments, unit):
@@ -171,40 +171,17 @@ def test_the_snapshot_holds_the_daily_series_with_running_totals(march_enrollmen
     assert run.duration_seconds is not None and run.finished_at >= run.started_at
 
 
-def _snapshot_state(campaign):
-    totals = sorted(
-        AttainmentTotal.objects.filter(campaign=campaign).values_list(
-            "unit_id",
-            "scheme",
-            "enrolled",
-            "new",
-            "resumed",
-            "target",
-            "attained_pct",
-            "rank_enrolled",
-            "rank_attained",
-            "as_of",
-        ),
-        key=str,
-    )
-    daily = sorted(
-        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
-        key=str,
-    )
-    return totals, daily
-
-
 def test_running_twice_gives_the_same_snapshot(march_enrollments):
     engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
-    first = _snapshot_state(march_enrollments)
+    first = snapshot_state(march_enrollments)
     engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
-    assert _snapshot_state(march_enrollments) == first
+    assert snapshot_state(march_enrollments) == first
     assert first[0]
 
 
 def test_a_failing_run_leaves_the_previous_snapshot_whole(march_enrollments, unit, monkeypatch):
     engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
-    before = _snapshot_state(march_enrollments)
+    before = snapshot_state(march_enrollments)
     enroll(unit=unit, on=D(2024, 3, 22))
 
     def explode(*args, **kwargs):
@@ -214,7 +191,7 @@ def test_a_failing_run_leaves_the_previous_snapshot_whole(march_enrollments, uni
     monkeypatch.setattr(engine, "_insert_totals", explode)
     with pytest.raises(RuntimeError):
         engine.snapshot_rebuild(campaigns=[march_enrollments], as_of=D(2024, 3, 25))
-    assert _snapshot_state(march_enrollments) == before
+    assert snapshot_state(march_enrollments) == before
     failed = RecomputeRun.objects.order_by("-pk").first()
     assert failed.status == RecomputeRun.Status.FAILED
     assert "disk full" in failed.error

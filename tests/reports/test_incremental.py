@@ -13,7 +13,7 @@ from reports import engine, selectors
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, RecomputeRun
 from reports.tasks import _debounce_key
 from tests.factories import CampaignFactory, ParticipantFactory, TargetFactory
-from tests.reports.conftest import enroll
+from tests.reports.conftest import enroll, snapshot_state
 
 
 @pytest.fixture
@@ -34,34 +34,6 @@ def live_campaign(province, unit, other_unit, commune, other_commune, today):
         enroll(unit=unit, on=today - datetime.timedelta(days=n), commune=commune)
     enroll(unit=other_unit, on=today - datetime.timedelta(days=5), commune=other_commune)
     return campaign
-
-
-def _state(campaign):
-    totals = sorted(
-        AttainmentTotal.objects.filter(campaign=campaign).values_list(
-            "unit_id",
-            "scheme",
-            "enrolled",
-            "new",
-            "resumed",
-            "target",
-            "attained_pct",
-            "remaining",
-            "required_daily_pace",
-            "current_daily_pace",
-            "projected_at_end",
-            "on_track",
-            "rank_enrolled",
-            "rank_attained",
-            "as_of",
-        ),
-        key=str,
-    )
-    daily = sorted(
-        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
-        key=str,
-    )
-    return totals, daily
 
 
 def _record(unit, commune, day, **kw):
@@ -89,9 +61,9 @@ def test_saving_enrollments_updates_the_snapshot_incrementally_and_agrees_with_a
     assert AttainmentTotal.objects.get(campaign=live_campaign, unit=unit, scheme=Scheme.VSI).enrolled == before + 1
     assert RecomputeRun.objects.filter(kind=RecomputeRun.Kind.INCREMENTAL, status="succeeded").exists()
     assert not PendingRefresh.objects.exists()
-    incremental = _state(live_campaign)
+    incremental = snapshot_state(live_campaign)
     engine.snapshot_rebuild(campaigns=[live_campaign])
-    assert _state(live_campaign) == incremental
+    assert snapshot_state(live_campaign) == incremental
     assert AttainmentTotal.objects.get(campaign=live_campaign, unit=None, scheme=Scheme.VSI).enrolled == 7
 
 
@@ -185,9 +157,9 @@ def test_a_late_entry_rewrites_the_series_from_its_day_on_and_agrees_with_a_full
         .values_list("count", flat=True)
     ) == [1, 2, 1]
     assert [n for _day, n in selectors.cumulative_series(live_campaign, unit_id=unit.pk)[Scheme.VSI]] == [1, 3, 4]
-    incremental = _state(live_campaign)
+    incremental = snapshot_state(live_campaign)
     engine.snapshot_rebuild(campaigns=[live_campaign])
-    assert _state(live_campaign) == incremental
+    assert snapshot_state(live_campaign) == incremental
 
 
 def test_marking_again_keeps_the_earliest_day_and_a_mark_without_a_day_rewrites_everything(live_campaign, unit):

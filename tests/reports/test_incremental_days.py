@@ -16,7 +16,7 @@ from reports import engine
 from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, PendingRefreshDay, RecomputeRun
 from reports.tasks import DEBOUNCE_KEY
 from tests.factories import CampaignFactory, ParticipantFactory, TargetFactory
-from tests.reports.conftest import enroll
+from tests.reports.conftest import enroll, snapshot_state
 
 D = datetime.timedelta
 
@@ -56,41 +56,13 @@ def signals():
     enrollments_changed.disconnect(dispatch_uid="test-incremental-days")
 
 
-def _state(campaign):
-    totals = sorted(
-        AttainmentTotal.objects.filter(campaign=campaign).values_list(
-            "unit_id",
-            "scheme",
-            "enrolled",
-            "new",
-            "resumed",
-            "achieved",
-            "active",
-            "attained_pct",
-            "remaining",
-            "current_daily_pace",
-            "projected_at_end",
-            "on_track",
-            "rank_enrolled",
-            "rank_attained",
-            "as_of",
-        ),
-        key=str,
-    )
-    daily = sorted(
-        AttainmentDaily.objects.filter(campaign=campaign).values_list("unit_id", "scheme", "day", "count", "new"),
-        key=str,
-    )
-    return totals, daily
-
-
 def _assert_incremental_equals_full(campaigns):
     assert RecomputeRun.objects.filter(kind=RecomputeRun.Kind.INCREMENTAL, status="succeeded").exists()
     assert not PendingRefresh.objects.exists()
     assert not PendingRefreshDay.objects.exists()
-    incremental = [_state(c) for c in campaigns]
+    incremental = [snapshot_state(c) for c in campaigns]
     engine.snapshot_rebuild(campaigns=campaigns)
-    assert [_state(c) for c in campaigns] == incremental
+    assert [snapshot_state(c) for c in campaigns] == incremental
 
 
 def _record(participant, unit, commune, day, coverage_start=None):
