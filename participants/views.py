@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -433,7 +434,13 @@ def enrollment_upload_detail(request, pk):
     _require(request, WRITERS)
     upload = _own_upload(request, pk)
     template = "participants/inc/upload_status.html" if request.htmx else "participants/upload_detail.html"
-    response = render(request, template, {"upload": upload, "report": upload.report, "progress": _progress(upload)})
+    context = {
+        "upload": upload,
+        "report": upload.report,
+        "progress": _progress(upload),
+        "retention_days": settings.UPLOAD_RETENTION_DAYS,
+    }
+    response = render(request, template, context)
     busy = upload.status in (EnrollmentUpload.Status.CHECKING, EnrollmentUpload.Status.IMPORTING)
     if request.htmx and not busy:
         response["HX-Refresh"] = "true"

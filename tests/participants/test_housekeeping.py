@@ -82,6 +82,7 @@ def test_the_page_of_a_purged_upload_still_opens_for_its_uploader(client, staff_
     response = client.get(reverse("participants:enrollment_upload_detail", args=[upload.pk]))
     assert response.status_code == 200
     assert "0123456789" not in response.content.decode()
+    assert 'id="purged"' in response.content.decode()
 
 
 def test_expired_sessions_are_deleted_and_live_ones_kept(db):
