@@ -27,7 +27,14 @@ from django.utils import timezone
 from campaigns.models import Campaign, Target
 from districts.models import District
 from participants.models import Enrollment, EnrollmentKind, Scheme
-from reports.models import AttainmentDaily, AttainmentTotal, PendingRefresh, PendingRefreshDay, RecomputeRun
+from reports.models import (
+    AttainmentDaily,
+    AttainmentTotal,
+    EnrollmentChange,
+    PendingRefresh,
+    PendingRefreshDay,
+    RecomputeRun,
+)
 from reports.signals import snapshot_written
 
 logger = logging.getLogger(__name__)
@@ -322,8 +329,12 @@ def _rows_build(
             row.enrolled, row.new, row.resumed = g.get("enrolled", 0), g.get("new", 0), g.get("resumed", 0)
             row.has_target = (unit_id, scheme) in targets
             row.target = targets.get((unit_id, scheme), 0)
-            for name, value in stock.get((unit_id, scheme), {}).items():
-                setattr(row, name, value)
+            if campaign.is_stock:
+                # A unit nobody's coverage reaches has 0 active participants (an incremental refresh moving a
+                # unit's last participant out gives 0 too, as it must).
+                counts = stock.get((unit_id, scheme), {})
+                for name in STOCK_ALL:
+                    setattr(row, name, counts.get(name, 0))
             rows.append(_derive(row, campaign, as_of))
         # The province: all of its enrollments (not only `wanted`), and its own target when one is set.
         row = FigureRow(unit_id=None, scheme=scheme)
@@ -333,8 +344,10 @@ def _rows_build(
                 row.new += g["new"]
                 row.resumed += g["resumed"]
         _province_target(row, targets)
-        for name, value in stock.get((None, scheme), {}).items():
-            setattr(row, name, value)
+        if campaign.is_stock:
+            counts = stock.get((None, scheme), {})
+            for name in STOCK_ALL:
+                setattr(row, name, counts.get(name, 0))
         rows.append(_derive(row, campaign, as_of))
     return rows
 
@@ -625,6 +638,118 @@ def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) 
     )
 
 
+def _journal_take(all_ids: list[int] | None, partial: list[_Job]) -> None:
+    """PostgreSQL: takes the journal rows (reports.EnrollmentChange) of the run's campaigns out of the journal
+    (every row when `all_ids` is None: a run over every campaign) with one DELETE … RETURNING, and keeps those of
+    the partial jobs, summed per distinct change, in the temporary table engine_delta for `_daily_apply` and
+    `_delta_sums`. The rows of the campaigns rebuilt whole are dropped: their count, in the same snapshot, has them.
+    """
+    journal = connection.ops.quote_name(EnrollmentChange._meta.db_table)
+    where, params = ("", []) if all_ids is None else ("WHERE campaign_id = ANY(%s)", [list(all_ids)])
+    partial_ids = [j.campaign.pk for j in partial]
+    with connection.cursor() as cursor:
+        # Dropped at the commit; inside a caller's transaction (tests) a second run finds it still there.
+        cursor.execute("DROP TABLE IF EXISTS engine_delta")
+        cursor.execute(
+            "CREATE TEMPORARY TABLE engine_delta (campaign_id bigint, unit_id bigint, scheme varchar(16), "
+            "kind varchar(8), enrolled_on date, coverage_start date, coverage_end date, n integer) ON COMMIT DROP"
+        )
+        cursor.execute(
+            f"WITH taken AS (DELETE FROM {journal} {where} RETURNING campaign_id, unit_id, scheme, kind, "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
+            f"enrolled_on, coverage_start, coverage_end, sign) "
+            f"INSERT INTO engine_delta SELECT campaign_id, unit_id, scheme, kind, enrolled_on, coverage_start, "
+            f"coverage_end, SUM(sign) FROM taken WHERE campaign_id = ANY(%s) "
+            f"GROUP BY campaign_id, unit_id, scheme, kind, enrolled_on, coverage_start, coverage_end "
+            f"HAVING SUM(sign) <> 0",
+            [*params, partial_ids],
+        )
+        if partial_ids:
+            cursor.execute("ANALYZE engine_delta")
+
+
+def _jobs_table(partial: list[_Job]) -> tuple[str, list]:
+    """The partial jobs as a derived table p(campaign_id, first_day, last_day, d1…d5): the window's days counted
+    and the stock comparison days (STOCK_ALL's order; NULL for a campaign not on the stock)."""
+    columns: list[list] = [[] for _ in range(3 + len(STOCK_ALL))]
+    for j in partial:
+        dates = _stock_dates(j.campaign, j.day) if j.campaign.is_stock else {}
+        values = [j.campaign.pk, j.campaign.start_date, j.last, *(dates.get(name) for name in STOCK_ALL)]
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    types = ["bigint[]", "date[]", "date[]", *(["date[]"] * len(STOCK_ALL))]
+    names = ["campaign_id", "first_day", "last_day", *(f"d{i}" for i in range(len(STOCK_ALL)))]
+    sql = f"(SELECT * FROM unnest({', '.join(f'%s::{t}' for t in types)}) AS p({', '.join(names)}))"  # noqa: S608 # nosec B608 - fixed types and column names
+    return sql, columns
+
+
+def _daily_apply(partial: list[_Job]) -> int:
+    """PostgreSQL: adds engine_delta's entry-day counts to the daily rows of the partial jobs (one MERGE: a row
+    moved to zero is deleted, as a full count would not have it; a new day is inserted). Returns the rows written."""
+    if not partial:
+        return 0
+    n = _names()
+    p, params = _jobs_table(partial)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"MERGE INTO {n['daily']} t USING ("  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"SELECT d.campaign_id, d.unit_id, d.scheme, d.enrolled_on AS day, SUM(d.n) AS n, "
+            f"SUM(CASE WHEN d.kind = %s THEN d.n ELSE 0 END) AS nw FROM engine_delta d "
+            f"JOIN {p} p ON p.campaign_id = d.campaign_id AND d.enrolled_on >= p.first_day "
+            f"AND d.enrolled_on <= p.last_day WHERE d.kind IN (%s, %s) "
+            f"GROUP BY d.campaign_id, d.unit_id, d.scheme, d.enrolled_on) s "
+            f"ON t.campaign_id = s.campaign_id AND t.unit_id = s.unit_id AND t.scheme = s.scheme "
+            f"AND t.{n['day']} = s.day "
+            f"WHEN MATCHED AND t.{n['count']} + s.n = 0 THEN DELETE "
+            f"WHEN MATCHED AND (s.n <> 0 OR s.nw <> 0) THEN UPDATE SET {n['count']} = t.{n['count']} + s.n, "
+            f"new = t.new + s.nw "
+            f"WHEN NOT MATCHED AND (s.n <> 0 OR s.nw <> 0) THEN INSERT (campaign_id, unit_id, scheme, {n['day']}, "
+            f"{n['count']}, new) VALUES (s.campaign_id, s.unit_id, s.scheme, s.day, s.n, s.nw)",
+            [EnrollmentKind.NEW, *params, *GROWTH_KINDS],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _delta_sums(partial: list[_Job]) -> dict[tuple[int, int, str], dict]:
+    """PostgreSQL: {(campaign, unit, scheme): {enrolled, new, resumed, active…}} by how much engine_delta moves
+    each figure (the stock days only for campaigns on the stock), in one grouped query."""
+    if not partial:
+        return {}
+    p, params = _jobs_table(partial)
+    in_window = "d.enrolled_on >= p.first_day AND d.enrolled_on <= p.last_day"
+    stock = ", ".join(
+        f"SUM(CASE WHEN d.coverage_start <= p.d{i} AND d.coverage_end > p.d{i} THEN d.n ELSE 0 END)"
+        for i in range(len(STOCK_ALL))
+    )
+    out: dict[tuple[int, int, str], dict] = {}
+    for campaign_id, unit_id, scheme, enrolled, new, *active in _sql(
+        f"SELECT d.campaign_id, d.unit_id, d.scheme, "  # noqa: S608 # nosec B608 - fixed SQL; every value is a %s parameter
+        f"SUM(CASE WHEN d.kind IN (%s, %s) AND {in_window} THEN d.n ELSE 0 END), "
+        f"SUM(CASE WHEN d.kind = %s AND {in_window} THEN d.n ELSE 0 END), {stock} "
+        f"FROM engine_delta d JOIN {p} p ON p.campaign_id = d.campaign_id "
+        f"GROUP BY d.campaign_id, d.unit_id, d.scheme",
+        [*GROWTH_KINDS, EnrollmentKind.NEW, *params],
+    ):
+        delta = {"enrolled": enrolled, "new": new, "resumed": enrolled - new}
+        delta.update(zip(STOCK_ALL, active, strict=True))
+        out[(campaign_id, unit_id, scheme)] = delta
+    return out
+
+
+def _session_lock(campaign_ids: Iterable[int], *, unlock: bool = False) -> None:
+    """PostgreSQL: the per-campaign advisory locks of `_lock`, held by the session (taken before the run's
+    REPEATABLE READ transaction starts, so that its snapshot sees every run that held them before; released after
+    its commit). The same keys as `_lock`'s: a session lock and a transaction lock of a campaign exclude each other."""
+    ids = sorted(set(campaign_ids))
+    if not ids:
+        return
+    function = "pg_advisory_unlock" if unlock else "pg_advisory_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count({function}(%s, c)) FROM (SELECT unnest(%s::int[]) AS c ORDER BY 1) s",  # noqa: S608 # nosec B608 - one of two fixed function names
+            [ADVISORY_LOCK_NAMESPACE, ids],
+        )
+
+
 def _growth_sums(full: list[_Job], partial: list[_Job], table: str | None = None) -> dict[tuple[int, int, str], dict]:
     """{(campaign, unit, scheme): {enrolled, new, resumed}} summed from the daily rows just written (the same
     filter as the live count): every unit of the full campaigns, the marked units of the partial ones. `table`:
@@ -743,19 +868,17 @@ def _campaign_units(campaigns: list[Campaign]) -> dict[int, set[int]]:
 
 
 def _figures_for_jobs(
-    full: list[_Job], partial: list[_Job], daily_table: str | None = None
+    full: list[_Job],
+    partial: list[_Job],
+    daily_table: str | None = None,
+    deltas: dict[tuple[int, int, str], dict] | None = None,
 ) -> dict[int, list[FigureRow]]:
     """The new total rows per campaign: every row of a full job; the marked units' rows and the province row of a
-    partial one (the province's counts move by what its marked units' counts moved; the other units' rows stay)."""
+    partial one (the province's counts move by what its marked units' counts moved; the other units' rows stay).
+
+    With `deltas` (PostgreSQL's journal, `_delta_sums`) a partial job's units are its previous counts moved by
+    their deltas, nothing recounted, except a unit that had no row (recounted: it has no previous counts)."""
     jobs = full + partial
-    growth = _growth_sums(full, partial, daily_table)
-    stock = _stock_sums(jobs)
-    targets: dict[int, dict] = {j.campaign.pk: {} for j in jobs}
-    for campaign_id, unit_id, scheme, value in Target.objects.filter(campaign_id__in=list(targets)).values_list(
-        "campaign_id", "unit_id", "scheme", "value"
-    ):
-        targets[campaign_id][(unit_id, scheme)] = value
-    units = _campaign_units([j.campaign for j in jobs])
     old: dict[tuple[int, int | None, str], dict] = {}
     if partial:
         which = Q(pk__in=[])
@@ -765,6 +888,36 @@ def _figures_for_jobs(
             "campaign_id", "unit_id", "scheme", *GROWTH_FIELDS, *STOCK_ALL
         ):
             old[(row["campaign_id"], row["unit_id"], row["scheme"])] = row
+    if deltas is None:
+        growth = _growth_sums(full, partial, daily_table)
+        stock = _stock_sums(jobs)
+    else:
+        recount = []
+        for j in partial:
+            missing = {u for u in j.units if any((j.campaign.pk, u, s) not in old for s in Scheme.values)}
+            if missing:
+                recount.append(_Job(j.campaign, j.day, missing))
+        growth = _growth_sums(full, recount, daily_table)
+        stock = _stock_sums(full + recount)
+        recounted = {(r.campaign.pk, u) for r in recount for u in r.units}
+        for j in partial:
+            c = j.campaign.pk
+            for unit in j.units:
+                if (c, unit) in recounted:
+                    continue
+                for scheme in Scheme.values:
+                    before, delta = old[(c, unit, scheme)], deltas.get((c, unit, scheme), {})
+                    growth[(c, unit, scheme)] = {name: before[name] + delta.get(name, 0) for name in GROWTH_FIELDS}
+                    if j.campaign.is_stock:
+                        stock[(c, unit, scheme)] = {
+                            name: (before[name] or 0) + delta.get(name, 0) for name in STOCK_ALL
+                        }
+    targets: dict[int, dict] = {j.campaign.pk: {} for j in jobs}
+    for campaign_id, unit_id, scheme, value in Target.objects.filter(campaign_id__in=list(targets)).values_list(
+        "campaign_id", "unit_id", "scheme", "value"
+    ):
+        targets[campaign_id][(unit_id, scheme)] = value
+    units = _campaign_units([j.campaign for j in jobs])
 
     by_campaign_growth: dict[int, dict] = {}
     for (c, u, s), v in growth.items():
@@ -901,6 +1054,19 @@ def runs_orphaned_fail(*, exclude: int | None = None, now: datetime.datetime | N
     )
 
 
+def _marks_clear(full: list[_Job], partial: list[_Job], before: datetime.datetime) -> None:
+    """Clears the pending marks the run took care of (made up to `before`), and the listed days of the marks
+    cleared (a unit marked again meanwhile keeps its days, old and new)."""
+    ids = [j.campaign.pk for j in full + partial]
+    pending = PendingRefresh.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
+    for j in partial:
+        pending |= PendingRefresh.objects.filter(campaign_id=j.campaign.pk, unit_id__in=j.units)
+    pending.filter(marked_at__lte=before).delete()
+    PendingRefreshDay.objects.filter(campaign_id__in=ids).exclude(
+        Exists(PendingRefresh.objects.filter(campaign_id=OuterRef("campaign_id"), unit_id=OuterRef("unit_id")))
+    ).delete()
+
+
 def snapshot_rebuild(
     *,
     campaigns: Iterable[Campaign] | None = None,
@@ -945,25 +1111,45 @@ def snapshot_rebuild(
     run.save(update_fields=["status", "started_at", "as_of", "steps_total", "steps_done", "error"])
     _report_progress(run, 0, run.steps_total, on_progress)
     totals = dailies = 0
+    ids = [c.pk for c in campaigns]
+    # PostgreSQL: the whole run reads one snapshot (REPEATABLE READ), so that what it counts and the journal rows it
+    # takes out are the same changes; the campaigns' locks are taken before that snapshot, by the session. Inside a
+    # caller's transaction (tests) the isolation cannot change: transaction locks, as on SQLite.
+    postgres = connection.vendor == "postgresql"
+    isolated = postgres and not connection.in_atomic_block
+    journal = postgres
+    clear_marks_after = isolated
     try:
+        if isolated:
+            _session_lock(ids)
         with transaction.atomic():
-            ids = [c.pk for c in campaigns]
-            _lock(ids)
+            if isolated:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            else:
+                _lock(ids)
             computed_at = timezone.now()
             previous = {}
             if unit_ids is not None and ids:
-                previous = dict(
-                    AttainmentTotal.objects.filter(campaign_id__in=ids, unit__isnull=True).values_list(
-                        "campaign_id", "as_of"
-                    )
-                )
+                previous = {
+                    campaign_id: (day, elapsed, left, active is not None)
+                    for campaign_id, day, elapsed, left, active in AttainmentTotal.objects.filter(
+                        campaign_id__in=ids, unit__isnull=True
+                    ).values_list("campaign_id", "as_of", "days_elapsed", "days_left", "active")
+                }
             full: list[_Job] = []
             partial: list[_Job] = []
             today = timezone.localdate()
             for campaign in campaigns:
                 day = as_of or default_as_of(campaign, today)
-                if unit_ids is not None and previous.get(campaign.pk) == day:
+                # The other units' rows stay only if they are for this date and this window and measure (an edited
+                # campaign's snapshot is rebuilt whole).
+                same = (day, days_elapsed(campaign, day), days_left(campaign, day), campaign.is_stock)
+                if unit_ids is not None and previous.get(campaign.pk) == same:
                     units = set(unit_ids.get(campaign.pk, set()))
+                    if journal:
+                        partial.append(_Job(campaign, day, units))
+                        continue
                     unit_days = {u: d for u, d in (days or {}).get(campaign.pk, {}).items() if u in units}
                     partial.append(
                         _Job(
@@ -979,34 +1165,40 @@ def snapshot_rebuild(
                     # A full run, or the other units' rows are for another date: rebuild the whole campaign.
                     full.append(_Job(campaign, day))
             # Every campaign rebuilt whole on PostgreSQL: the daily table is built beside the live one and swapped.
-            swap = every_campaign and not partial and connection.vendor == "postgresql"
-            if connection.vendor == "postgresql":
+            swap = every_campaign and not partial and postgres
+            if postgres:
                 with connection.cursor() as cursor:
                     # The aggregates group millions of rows into thousands of groups: in memory, not sorted on
                     # disk; and compiling them (JIT) costs more than it saves at this size.
                     cursor.execute("SET LOCAL work_mem = '256MB'")
                     cursor.execute("SET LOCAL jit = off")
             until = as_of or today
-            dailies = _daily_build(full, until) if swap else _daily_rewrite(full, partial, until)
+            deltas = None
+            if journal:
+                _journal_take(None if every_campaign else ids, partial)
+                deltas = _delta_sums(partial)
+                for j in partial:
+                    # The units the journal moved join the marked ones (a change is counted whether or not its
+                    # mark arrived).
+                    j.units |= {u for c, u, _s in deltas if c == j.campaign.pk}
+                dailies = _daily_build(full, until) if swap else _daily_rewrite(full, [], until)
+                dailies += _daily_apply(partial)
+            else:
+                dailies = _daily_build(full, until) if swap else _daily_rewrite(full, partial, until)
             _report_progress(run, 1, run.steps_total, on_progress)
-            rows = _figures_for_jobs(full, partial, BUILD_TABLE if swap else None)
+            rows = _figures_for_jobs(full, partial, BUILD_TABLE if swap else None, deltas)
             _report_progress(run, 2, run.steps_total, on_progress)
 
             old = AttainmentTotal.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
-            pending = PendingRefresh.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
             for j in partial:
                 old |= AttainmentTotal.objects.filter(
                     Q(campaign_id=j.campaign.pk) & (Q(unit_id__in=j.units) | Q(unit__isnull=True))
                 )
-                pending |= PendingRefresh.objects.filter(campaign_id=j.campaign.pk, unit_id__in=j.units)
             old.delete()
             totals = _insert_totals(full + partial, rows, run, computed_at)
             _rank_in_database(ids)
-            pending.filter(marked_at__lte=marks_before or run.started_at).delete()
-            # The listed days of the marks just cleared (a unit marked again meanwhile keeps its days, old and new).
-            PendingRefreshDay.objects.filter(campaign_id__in=ids).exclude(
-                Exists(PendingRefresh.objects.filter(campaign_id=OuterRef("campaign_id"), unit_id=OuterRef("unit_id")))
-            ).delete()
+            if not clear_marks_after:
+                _marks_clear(full, partial, marks_before or run.started_at)
             _report_progress(run, 3, run.steps_total, on_progress)
             if full:
                 snapshot_written.send(
@@ -1026,6 +1218,11 @@ def snapshot_rebuild(
                 )
             if swap:
                 _daily_swap()
+        if clear_marks_after:
+            # After the commit, in a transaction of its own: a writer may update a mark meanwhile, which a
+            # REPEATABLE READ transaction could not delete.
+            with transaction.atomic():
+                _marks_clear(full, partial, marks_before or run.started_at)
     except Exception as exc:
         run.status = RecomputeRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -1034,6 +1231,12 @@ def snapshot_rebuild(
         run.save(update_fields=["status", "error", "finished_at", "duration_seconds"])
         logger.exception("attainment run %s failed", run.pk)
         raise
+    finally:
+        if isolated:
+            try:
+                _session_lock(ids, unlock=True)
+            except Exception:  # a dead connection released them already
+                logger.warning("could not release the locks of run %s", run.pk, exc_info=True)
     run.status = RecomputeRun.Status.SUCCEEDED
     run.finished_at = timezone.now()
     run.duration_seconds = time.monotonic() - started

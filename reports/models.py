@@ -318,3 +318,31 @@ class AttainmentBreakdown(models.Model):
 
     def __str__(self):
         return f"{self.campaign_id} – {self.unit_id} – {self.scheme} {self.dimension}={self.bucket}: {self.count}"
+
+
+class EnrollmentChange(models.Model):
+    """The journal of enrollment changes not yet in a campaign's snapshot (PostgreSQL only; empty on SQLite).
+
+    Written by triggers on the enrollment table (migration 0010), in the writer's own transaction, whatever wrote
+    the row (the entry form, an import, the admin, plain SQL): one row per changed enrollment and campaign whose
+    figures it can move (its unit's province, and its entry day inside the window, or any coverage starting by the
+    end of a campaign on the stock), +1 for the row as it is now and -1 for the row as it was. A refresh takes a
+    campaign's rows out with DELETE … RETURNING and adds them to the stored figures, so every change is counted
+    exactly once; a full rebuild of the campaign deletes them in the same snapshot as its count (engine).
+    """
+
+    campaign_id = models.BigIntegerField(_("campaign"))
+    unit_id = models.BigIntegerField(_("unit"))
+    scheme = models.CharField(_("scheme"), max_length=16)
+    kind = models.CharField(_("kind"), max_length=8)
+    enrolled_on = models.DateField(_("date recorded"))
+    coverage_start = models.DateField(_("coverage start"))
+    coverage_end = models.DateField(_("coverage end"))
+    sign = models.SmallIntegerField(_("sign"))
+
+    class Meta:
+        verbose_name = _("enrollment change")
+        verbose_name_plural = _("enrollment changes")
+
+    def __str__(self):
+        return f"{self.campaign_id} – {self.unit_id} {self.scheme} {self.enrolled_on}: {self.sign:+d}"
