@@ -93,6 +93,39 @@ def audit_record(
         return None
 
 
+def audit_record_many(*, action: str, user=None, events: list[tuple]) -> int:
+    """Several events of one action by one user from the command line, in one INSERT: `events` holds (obj, province,
+    detail) as audit_record takes them. Returns how many were written (0 on a failure, which is logged, never
+    raised, as in audit_record)."""
+    try:
+        username = mask_personal(user.get_username() if user is not None else "")[:150]
+        rows = [
+            AuditEvent(
+                user=user,
+                username=username,
+                ip=None,
+                action=action,
+                object_type=obj._meta.label_lower[:100],
+                object_id=mask_personal(str(obj.pk))[:64],
+                province_id=getattr(province, "pk", province) or _province_id_of(obj),
+                method="",
+                path="",
+                status=None,
+                detail=mask_personal(detail)[:2000],
+            )
+            for obj, province, detail in events
+        ]
+        if transaction.get_connection().in_atomic_block:
+            with transaction.atomic():  # a savepoint: a failed insert must not break the caller's transaction
+                AuditEvent.objects.bulk_create(rows)
+        else:
+            AuditEvent.objects.bulk_create(rows)
+        return len(rows)
+    except Exception:
+        logger.exception("Could not write the audit events %s", action)
+        return 0
+
+
 def audit_access_denied(*, request, obj=None, object_type: str = "", object_id="", detail: str = "", status=404):
     """For views that refuse an object outside the user's scope: call before raising Http404/PermissionDenied.
 

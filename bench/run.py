@@ -705,28 +705,43 @@ def measure_target_import(results: list, workdir: Path, limit_files: int | None 
     if not campaigns:
         results.append(row("target import", "not available", note="no generated peak campaigns"))
         return
-    files = []
-    unit_rows = 0
-    for campaign in campaigns:
-        targets = {}
-        for code, name, scheme, value in Target.objects.filter(campaign=campaign, unit__isnull=False).values_list(
-            "unit__code", "unit__name", "scheme", "value"
-        ):
-            targets.setdefault((code, name), {})[scheme] = value
-        path = workdir / f"targets-{campaign.slug}.csv"
-        with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["unit_code", "unit_name", "vsi_target", "hi_target"])
-            for (code, name), values in sorted(targets.items()):
-                writer.writerow([code, name, values.get("vsi", 0) + 1, values.get("hi_family", 0) + 1])
-                unit_rows += 1
-        files.append((campaign, path))
+
+    def province_files(folder: Path) -> tuple[list, int]:
+        # One CSV per province's peak campaign, every unit's targets raised by one: the commit changes them all.
+        folder.mkdir(exist_ok=True)
+        files, unit_rows = [], 0
+        for campaign in campaigns:
+            targets = {}
+            for code, name, scheme, value in Target.objects.filter(campaign=campaign, unit__isnull=False).values_list(
+                "unit__code", "unit__name", "scheme", "value"
+            ):
+                targets.setdefault((code, name), {})[scheme] = value
+            path = folder / f"targets-{campaign.slug}.csv"
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["unit_code", "unit_name", "vsi_target", "hi_target"])
+                for (code, name), values in sorted(targets.items()):
+                    writer.writerow([code, name, values.get("vsi", 0) + 1, values.get("hi_family", 0) + 1])
+                    unit_rows += 1
+            files.append((campaign, path))
+        return files, unit_rows
+
+    files, unit_rows = province_files(workdir / "targets")
     out = io.StringIO()
+    # The national office's job: every province's file previewed in one import_targets run, then imported in one
+    # (all or nothing), the multi-file form of the command (FILE … --campaign SLUG … in the same order).
+    arguments = [str(path) for _c, path in files] + [f"--campaign={campaign.slug}" for campaign, _p in files]
     with Timer() as preview:
-        for campaign, path in files:
-            call_command("import_targets", str(path), campaign=campaign.slug, dry_run=True, stdout=out)
+        call_command("import_targets", *arguments, "--dry-run", stdout=out)
     with Timer() as commit:
-        for campaign, path in files:
+        call_command("import_targets", *arguments, "--user=bench_admin", stdout=out)
+    # For comparison, the same job one file per run (as 63 provincial admins would), on files made again from the
+    # targets just written, so that it too changes every target.
+    single_files, _rows = province_files(workdir / "targets-single")
+    with Timer() as single:
+        for campaign, path in single_files:
+            call_command("import_targets", str(path), campaign=campaign.slug, dry_run=True, stdout=out)
+        for campaign, path in single_files:
             call_command("import_targets", str(path), campaign=campaign.slug, user="bench_admin", stdout=out)
     # Reference: parse the same files with csv and upsert every value in one statement (rolled back).
     with Timer() as ref:
@@ -761,8 +776,10 @@ def measure_target_import(results: list, workdir: Path, limit_files: int | None 
             peak_mb=max(preview.peak_mb, commit.peak_mb),
             rows=f"{unit_rows} units × 2 schemes in {len(files)} campaign files",
             note=(
-                f"import_targets --dry-run {preview.seconds:.3f} s + commit {commit.seconds:.3f} s; "
-                "reference: csv parse + one INSERT … ON CONFLICT"
+                f"the {len(files)} province files in one import_targets run with --dry-run "
+                f"({preview.seconds:.3f} s) and one run that imports them all or none ({commit.seconds:.3f} s), "
+                f"every target changed; the same files one per run, {len(files)} previews then {len(files)} "
+                f"commits, took {single.seconds:.3f} s; reference: csv parse + one INSERT … ON CONFLICT"
             ),
         )
     )

@@ -25,8 +25,8 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
-from campaigns.selectors import campaign_targets
-from campaigns.services import targets_bulk_set, targets_locked
+from campaigns.selectors import campaign_targets, campaign_targets_many
+from campaigns.services import targets_bulk_set_many, targets_locked_many
 from districts.models import District
 from participants.models import Scheme
 from participants.workbooks import UnsafeWorkbook, workbook_check
@@ -487,37 +487,65 @@ def _existed_during(unit: District, campaign: Campaign) -> bool:
     )
 
 
+def province_units(province_ids) -> dict[int, list[District]]:
+    """Every unit of these provinces, in one query: {province id: [units ordered by code]}."""
+    out: dict[int, list[District]] = {pk: [] for pk in province_ids}
+    for unit in (
+        District.objects.filter(province_id__in=list(out))
+        .only("id", "province_id", "code", "name", "kind", "valid_from", "ceased_on")
+        .order_by("code")
+    ):
+        out[unit.province_id].append(unit)
+    return out
+
+
 class UnitMatcher:
     """Finds a row's unit among the campaign's province's units: by code, else by name (case, diacritics and
     prefixes such as Huyện, Thị xã, Thành phố, Quận, TP. do not matter)."""
 
-    def __init__(self, campaign: Campaign, *, targeted_unit_ids=None):
-        """`targeted_unit_ids`: the units that have a target in the campaign, when the caller has read them."""
+    def __init__(self, campaign: Campaign, *, targeted_unit_ids=None, units: list[District] | None = None):
+        """`targeted_unit_ids`: the units that have a target in the campaign, when the caller has read them;
+        `units`: the province's units (province_units), when the caller has read them."""
         self.campaign = campaign
         self.province = campaign.province
         if targeted_unit_ids is None:
             targeted_unit_ids = {unit_id for unit_id, _scheme in campaign_targets(campaign) if unit_id is not None}
         # The province's few dozen units in a plain query (the ORM compiles it in a fraction of the time the
         # campaign_units() condition takes); which of them the campaign covers is the same rule, decided here.
-        self.all_units = list(
-            District.objects.filter(province_id=campaign.province_id)
-            .only("id", "province_id", "code", "name", "kind", "valid_from", "ceased_on")
-            .order_by("code")
-        )
+        if units is None:
+            units = province_units([campaign.province_id])[campaign.province_id]
+        self.all_units = units
         covered = [_existed_during(u, campaign) or u.pk in targeted_unit_ids for u in self.all_units]
         self.candidates = [u for u, inside in zip(self.all_units, covered, strict=True) if inside]
         self.outside = [u for u, inside in zip(self.all_units, covered, strict=True) if not inside]
         self.by_code = {u.code: u for u in self.all_units}
         self.by_bare_code = {u.code.lstrip("0"): u for u in self.all_units}
-        self.full = defaultdict(list)
-        self.short = defaultdict(list)
-        for unit in self.candidates:
-            self.full[fold(unit.name)].append(unit)
-            self.short[short_unit_name(unit.name)].append(unit)
-        # Only the province's full name (with Tỉnh / Thành phố) or "toàn tỉnh": its bare name is often a city's too
-        # (Bắc Giang province and Bắc Giang city), and then the city is meant.
-        self.province_names = {fold(self.province.name), "toan tinh", "province"}
+        self._names = None
         self._foreign_short = None
+
+    def _by_name(self) -> tuple[dict, dict, set]:
+        # Folded only when a row has no code to go by: a file of codes never pays for it.
+        if self._names is None:
+            full, short = defaultdict(list), defaultdict(list)
+            for unit in self.candidates:
+                full[fold(unit.name)].append(unit)
+                short[short_unit_name(unit.name)].append(unit)
+            # Only the province's full name (with Tỉnh / Thành phố) or "toàn tỉnh": its bare name is often a city's
+            # too (Bắc Giang province and Bắc Giang city), and then the city is meant.
+            self._names = (full, short, {fold(self.province.name), "toan tinh", "province"})
+        return self._names
+
+    @property
+    def full(self) -> dict[str, list[District]]:
+        return self._by_name()[0]
+
+    @property
+    def short(self) -> dict[str, list[District]]:
+        return self._by_name()[1]
+
+    @property
+    def province_names(self) -> set[str]:
+        return self._by_name()[2]
 
     def _window(self) -> str:
         return f"{self.campaign.start_date:%d/%m/%Y}–{self.campaign.end_date:%d/%m/%Y}"
@@ -652,11 +680,14 @@ def _id_header(table: Table, key: str) -> str:
     return _header(table, key)
 
 
-def build_preview(campaign: Campaign, table: Table, *, existing: dict | None = None) -> Preview:
+def build_preview(
+    campaign: Campaign, table: Table, *, existing: dict | None = None, units: list[District] | None = None
+) -> Preview:
     """What importing `table` into `campaign` would do, row by row, and every problem by row and column.
 
     `existing` ({(unit id or None, scheme): value}) is the campaign's targets when the caller has read them already
-    (the import, under its lock); otherwise they are read here."""
+    (the import, under its lock); otherwise they are read here. `units`: the campaign's province's units
+    (province_units), likewise."""
     preview = Preview(campaign=campaign, ignored_headers=list(table.ignored_headers))
     missing = []
     if CODE not in table.headers and NAME not in table.headers:
@@ -676,8 +707,10 @@ def build_preview(campaign: Campaign, table: Table, *, existing: dict | None = N
 
     if existing is None:
         existing = campaign_targets(campaign)
-    matcher = UnitMatcher(campaign, targeted_unit_ids={unit_id for unit_id, _scheme in existing if unit_id is not None})
-    labels = dict(Scheme.choices)
+    matcher = UnitMatcher(
+        campaign, targeted_unit_ids={unit_id for unit_id, _scheme in existing if unit_id is not None}, units=units
+    )
+    labels = {key: str(label) for key, label in Scheme.choices}  # translated once, not per row
     seen: dict[object, int] = {}
     for raw in table.rows:
         cells = raw["cells"]
@@ -711,9 +744,7 @@ def build_preview(campaign: Campaign, table: Table, *, existing: dict | None = N
                 row.problems.append(Problem(line=row.line, column=_header(table, key), message=error))
             elif value is not None and matched_key is not None:
                 unit_id = None if is_province else unit.pk
-                row.changes.append(
-                    Change(scheme=key, label=str(labels[key]), old=existing.get((unit_id, key)), new=value)
-                )
+                row.changes.append(Change(scheme=key, label=labels[key], old=existing.get((unit_id, key)), new=value))
         preview.rows.append(row)
     return preview
 
@@ -731,31 +762,113 @@ def import_apply(*, campaign: Campaign, table: Table, user, file_name: str, camp
     raises ImportInvalid and writes nothing. Importing the same file twice changes nothing the second time.
 
     `campaign_locked`: the caller has selected the campaign FOR UPDATE in its own, still open, transaction."""
+    try:
+        (preview,) = import_apply_many(
+            files=[CampaignFile(campaign=campaign, table=table, file_name=file_name)],
+            user=user,
+            campaigns_locked=campaign_locked,
+        )
+    except BatchInvalid as exc:
+        raise ImportInvalid(exc.previews[0]) from None
+    return preview
+
+
+@dataclass
+class CampaignFile:
+    """One file of an import: the campaign it is for, its cells, and its name (recorded in the targets' history)."""
+
+    campaign: Campaign
+    table: Table
+    file_name: str = ""
+
+
+class BatchInvalid(Exception):
+    """At least one file of a several-file import has problems; nothing was saved. Carries every file's preview, in
+    the order of the files."""
+
+    def __init__(self, previews: list[Preview]):
+        problems = sum(len(p.problems) for p in previews)
+        super().__init__(_("The import has %(n)d problem(s); nothing was saved.") % {"n": problems})
+        self.previews = previews
+
+
+def _check_one_file_per_campaign(files: list[CampaignFile]) -> None:
+    seen = set()
+    for f in files:
+        if f.campaign.pk in seen:
+            # Two files for one campaign would each be previewed against the targets before the other: refused.
+            raise ValueError(f"campaign {f.campaign.slug!r} is given twice")
+        seen.add(f.campaign.pk)
+
+
+def build_previews(files: list[CampaignFile]) -> list[Preview]:
+    """build_preview of several files, each for its own campaign, reading the campaigns' targets and their provinces'
+    units in two queries whatever the number of files."""
+    _check_one_file_per_campaign(files)
+    campaigns = [f.campaign for f in files]
+    existing = campaign_targets_many(campaigns)
+    units = province_units({c.province_id for c in campaigns})
+    return [
+        build_preview(f.campaign, f.table, existing=existing[f.campaign.pk], units=units[f.campaign.province_id])
+        for f in files
+    ]
+
+
+def import_apply_many(*, files: list[CampaignFile], user, campaigns_locked: bool = False) -> list[Preview]:
+    """Imports several files, each into its own campaign, all or nothing: every file is validated again inside one
+    transaction and every change of every file is written, or BatchInvalid is raised and nothing is written.
+
+    The queries do not grow with the number of files: the campaigns locked, their targets locked, their provinces'
+    units, then one INSERT, one UPDATE and one history INSERT for all of them. `campaigns_locked`: the caller has
+    selected every campaign FOR UPDATE in its own, still open, transaction."""
+    _check_one_file_per_campaign(files)
+    campaigns = [f.campaign for f in files]
     # No savepoint inside a caller's transaction (the browser's and the command's): a refused file is reported after
     # the block, having written nothing, and any other error ends the caller's transaction anyway.
     with transaction.atomic(savepoint=False):
-        # One import at a time per campaign: the preview below must still be true when the rows are written.
-        if not campaign_locked:
-            Campaign.objects.select_for_update().filter(pk=campaign.pk).values_list("pk").get()
-        # The targets are read once, locked, and serve both the preview's old values and the write.
-        locked = targets_locked(campaign=campaign)
-        preview = build_preview(campaign, table, existing={key: target.value for key, target in locked.items()})
-        if preview.is_valid:
-            targets_bulk_set(
+        # One import at a time per campaign: the previews below must still be true when the rows are written. The
+        # campaigns are locked in pk order, as every import locks them, so two imports cannot deadlock.
+        if not campaigns_locked:
+            list(
+                Campaign.objects.select_for_update()
+                .filter(pk__in=[c.pk for c in campaigns])
+                .order_by("pk")
+                .values_list("pk")
+            )
+        # The targets are read once, locked, and serve both the previews' old values and the write.
+        locked = targets_locked_many(campaigns=campaigns)
+        units = province_units({c.province_id for c in campaigns})
+        previews = [
+            build_preview(
+                f.campaign,
+                f.table,
+                existing={key: target.value for key, target in locked[f.campaign.pk].items()},
+                units=units[f.campaign.province_id],
+            )
+            for f in files
+        ]
+        valid = all(p.is_valid for p in previews)
+        if valid:
+            targets_bulk_set_many(
                 existing=locked,
-                campaign=campaign,
-                values=[
-                    (None if row.is_province else row.unit, change.scheme, change.new)
-                    for row in preview.rows
-                    for change in row.changes
-                    if change.status != "unchanged"
+                batches=[
+                    (
+                        f.campaign,
+                        [
+                            (None if row.is_province else row.unit, change.scheme, change.new)
+                            for row in preview.rows
+                            for change in row.changes
+                            if change.status != "unchanged"
+                        ],
+                        change_reason_for(f.file_name),
+                    )
+                    for f, preview in zip(files, previews, strict=True)
                 ],
                 history_user=user,
-                change_reason=change_reason_for(file_name),
             )
-    if not preview.is_valid:
-        raise ImportInvalid(preview)
-    return preview
+    if not valid:
+        raise BatchInvalid(previews)
+    return previews
 
 
 def preview_as_text(preview: Preview) -> str:
@@ -768,21 +881,55 @@ def preview_as_text(preview: Preview) -> str:
         "empty": _("no targets"),
         "skipped": _("total row, skipped"),
     }
+    error, row_word, row_lower = _("ERROR"), _("Row"), _("row")  # translated once, not per row
     lines = []
     for problem in preview.file_problems:
         where = _("row %(line)s") % {"line": problem.line} if problem.line else _("file")
-        lines.append(f"{_('ERROR')} [{where}, {problem.column}] {problem.message}".replace(", ]", "]"))
+        lines.append(f"{error} [{where}, {problem.column}] {problem.message}".replace(", ]", "]"))
     for row in preview.rows:
         what = row.matched_label or row.code or row.name
         changes = "; ".join(
             f"{c.label}: {'—' if c.old is None else c.old} → {c.new} ({status_words[c.status]})" for c in row.changes
         )
-        lines.append(f"{_('Row')} {row.line}: {what} [{status_words[row.status]}] {changes}".rstrip())
+        lines.append(f"{row_word} {row.line}: {what} [{status_words[row.status]}] {changes}".rstrip())
         for problem in row.problems:
-            lines.append(f"  {_('ERROR')} [{_('row')} {problem.line}, {problem.column}] {problem.message}")
+            lines.append(f"  {error} [{row_lower} {problem.line}, {problem.column}] {problem.message}")
     counts = preview.counts
     lines.append(
         _("%(new)d new, %(changed)d changed, %(unchanged)d unchanged targets; %(problems)d problem(s).")
         % {**counts, "problems": len(preview.problems)}
     )
     return "\n".join(lines)
+
+
+def previews_as_text(files: list[CampaignFile], previews: list[Preview]) -> str:
+    """Several files' previews as plain text for the command line: each file under its own heading (the file, the
+    campaign, its province), then the totals over all of them."""
+    parts = []
+    totals = {"new": 0, "changed": 0, "unchanged": 0}
+    problems = 0
+    for item, preview in zip(files, previews, strict=True):
+        parts.append(
+            "== "
+            + _("%(file)s → %(campaign)s (%(slug)s, %(province)s)")
+            % {
+                "file": item.file_name,
+                "campaign": item.campaign.name,
+                "slug": item.campaign.slug,
+                "province": item.campaign.province.name,
+            }
+            + " =="
+        )
+        parts.append(preview_as_text(preview))
+        for key, value in preview.counts.items():
+            totals[key] += value
+        problems += len(preview.problems)
+    invalid = sum(1 for p in previews if not p.is_valid)
+    parts.append(
+        _(
+            "%(files)d files (%(invalid)d with problems): %(new)d new, %(changed)d changed, %(unchanged)d unchanged "
+            "targets; %(problems)d problem(s)."
+        )
+        % {"files": len(files), "invalid": invalid, "problems": problems, **totals}
+    )
+    return "\n".join(parts)

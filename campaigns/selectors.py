@@ -41,6 +41,18 @@ def campaign_targets(campaign: Campaign) -> dict[tuple[int | None, str], int]:
     }
 
 
+def campaign_targets_many(campaigns: list[Campaign]) -> dict[int, dict[tuple[int | None, str], int]]:
+    """campaign_targets of several campaigns in one query: {campaign id: {(unit id or None, scheme): value}}."""
+    out: dict[int, dict[tuple[int | None, str], int]] = {c.pk: {} for c in campaigns}
+    for campaign_id, unit_id, scheme, value in (
+        Target.objects.filter(campaign_id__in=list(out))
+        .order_by()
+        .values_list("campaign_id", "unit_id", "scheme", "value")
+    ):
+        out[campaign_id][(unit_id, scheme)] = value
+    return out
+
+
 def unit_target_sums(campaign: Campaign) -> dict[str, int | None]:
     """The sum of the unit-level targets per scheme (None where no unit has one), computed in the database."""
     sums = {scheme: None for scheme in Scheme.values}
