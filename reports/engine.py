@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from dataclasses import fields as fields_of
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.cache import cache
@@ -735,6 +736,110 @@ def _delta_sums(partial: list[_Job]) -> dict[tuple[int, int, str], dict]:
     return out
 
 
+def _totals_complete(partial: list[_Job]) -> bool:
+    """Whether every unit of the partial jobs has its two rows (one per scheme) and each campaign its province's."""
+    if not partial:
+        return True
+    wanted = sum(len(j.units) + 1 for j in partial) * len(Scheme.values)
+    return _totals_count(partial) == wanted
+
+
+def _totals_count(partial: list[_Job]) -> int:
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    where, params = _partial_where(partial, table)
+    return _sql(f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0]  # noqa: S608 # nosec B608 - a quoted table name; every value is a %s parameter
+
+
+def _totals_apply(partial: list[_Job], run, computed_at) -> int:
+    """PostgreSQL: moves the partial jobs' total rows (their units' and the province's) by engine_delta in one
+    UPDATE, every derived figure computed there by `_derive`'s arithmetic (numeric division, rounded half away from
+    zero to two decimals, as Decimal's ROUND_HALF_UP), with the campaign's current targets. Returns the rows."""
+    if not partial:
+        return 0
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    target_table = connection.ops.quote_name(Target._meta.db_table)
+    p, p_params = _jobs_table(partial)
+    meta = [
+        [j.campaign.pk for j in partial],
+        [j.campaign.is_stock for j in partial],
+        [j.campaign.days_in_window for j in partial],
+        [days_elapsed(j.campaign, j.day) for j in partial],
+        [days_left(j.campaign, j.day) for j in partial],
+    ]
+    keys = [(j.campaign.pk, u) for j in partial for u in j.units]
+    in_window = "d.enrolled_on >= p.first_day AND d.enrolled_on <= p.last_day"
+    active = ", ".join(
+        f"SUM(CASE WHEN d.coverage_start <= p.d{i} AND d.coverage_end > p.d{i} THEN d.n ELSE 0 END) AS a{i}"
+        for i in range(len(STOCK_ALL))
+    )
+    moved = ", ".join(f"COALESCE(t.{name}, 0) + COALESCE(s.a{i}, 0) AS {name}" for i, name in enumerate(STOCK_ALL))
+    stock_set = ", ".join(f"{name} = CASE WHEN v.is_stock THEN v.{name} ELSE t.{name} END" for name in STOCK_ALL)
+    sql = f"""
+        WITH p AS (SELECT p.*, m.is_stock, m.win, m.elapsed, m.lft FROM {p} p
+                   JOIN unnest(%s::bigint[], %s::boolean[], %s::int[], %s::int[], %s::int[])
+                        AS m(campaign_id, is_stock, win, elapsed, lft) ON m.campaign_id = p.campaign_id),
+        s AS (SELECT d.campaign_id, d.unit_id, d.scheme, GROUPING(d.unit_id) AS province,
+                     SUM(CASE WHEN d.kind IN (%s, %s) AND {in_window} THEN d.n ELSE 0 END) AS enrolled,
+                     SUM(CASE WHEN d.kind = %s AND {in_window} THEN d.n ELSE 0 END) AS new, {active}
+              FROM engine_delta d JOIN p ON p.campaign_id = d.campaign_id
+              GROUP BY GROUPING SETS ((d.campaign_id, d.unit_id, d.scheme), (d.campaign_id, d.scheme))),
+        tg AS (SELECT campaign_id, unit_id, scheme, value FROM {target_table} WHERE campaign_id = ANY(%s)),
+        units_tg AS (SELECT campaign_id, scheme, SUM(value) AS total FROM tg WHERE unit_id IS NOT NULL
+                     GROUP BY campaign_id, scheme),
+        c AS (SELECT t.id, p.is_stock, p.win, p.elapsed, p.lft,
+                     t.enrolled + COALESCE(s.enrolled, 0) AS enrolled, t.new + COALESCE(s.new, 0) AS new, {moved},
+                     CASE WHEN t.unit_id IS NOT NULL THEN COALESCE(ut.value, 0)
+                          ELSE COALESCE(pt.value, st.total, 0) END AS target,
+                     CASE WHEN t.unit_id IS NOT NULL THEN ut.value IS NOT NULL
+                          ELSE pt.value IS NOT NULL OR st.total IS NOT NULL END AS has_target
+              FROM {table} t JOIN p ON p.campaign_id = t.campaign_id
+              LEFT JOIN s ON s.campaign_id = t.campaign_id AND s.scheme = t.scheme
+                   AND ((t.unit_id IS NULL AND s.province = 1) OR (s.province = 0 AND s.unit_id = t.unit_id))
+              LEFT JOIN tg ut ON t.unit_id IS NOT NULL AND ut.campaign_id = t.campaign_id
+                   AND ut.unit_id = t.unit_id AND ut.scheme = t.scheme
+              LEFT JOIN tg pt ON t.unit_id IS NULL AND pt.campaign_id = t.campaign_id AND pt.unit_id IS NULL
+                   AND pt.scheme = t.scheme
+              LEFT JOIN units_tg st ON t.unit_id IS NULL AND st.campaign_id = t.campaign_id AND st.scheme = t.scheme
+              WHERE (t.campaign_id, COALESCE(t.unit_id, 0)) IN (
+                    SELECT * FROM unnest(%s::bigint[], %s::bigint[]) UNION ALL SELECT campaign_id, 0 FROM p)),
+        v AS (SELECT c.*, CASE WHEN c.is_stock THEN c.active ELSE c.enrolled END AS achieved,
+                     c.active - c.active_before_start AS growth FROM c)
+        UPDATE {table} t SET
+            computed_at = %s, run_id = %s, target = v.target, has_target = v.has_target,
+            enrolled = v.enrolled, new = v.new, resumed = v.enrolled - v.new, achieved = v.achieved, {stock_set},
+            days_elapsed = v.elapsed, days_left = v.lft,
+            current_daily_pace = CASE WHEN v.elapsed = 0 THEN 0
+                WHEN v.is_stock THEN round(v.growth::numeric / v.elapsed, 2)
+                ELSE round(v.enrolled::numeric / v.elapsed, 2) END,
+            projected_at_end = CASE WHEN v.is_stock AND v.elapsed = 0 THEN v.active
+                WHEN v.is_stock THEN round(v.active_before_start + (v.growth::numeric * v.win) / v.elapsed, 2)
+                WHEN v.elapsed = 0 THEN 0
+                ELSE round((v.enrolled::numeric * v.win) / v.elapsed, 2) END,
+            on_track = CASE WHEN v.is_stock AND v.elapsed = 0 THEN v.active >= v.target
+                WHEN v.is_stock THEN v.active_before_start::bigint * v.elapsed + v.growth::bigint * v.win
+                                     >= v.target::bigint * v.elapsed
+                WHEN v.elapsed = 0 THEN v.target = 0
+                ELSE v.enrolled::bigint * v.win >= v.target::bigint * v.elapsed END,
+            attained_pct = CASE WHEN v.target <> 0 THEN round(v.achieved::numeric * 100 / v.target, 2) END,
+            remaining = GREATEST(v.target - v.achieved, 0),
+            required_daily_pace = CASE WHEN v.lft <> 0 THEN round(GREATEST(v.target - v.achieved, 0)::numeric / v.lft, 2)
+                END
+        FROM v WHERE t.id = v.id
+    """  # noqa: S608 # nosec B608 - quoted table names and fixed column names; every value is a %s parameter
+    params = [
+        *p_params,
+        *meta,
+        *GROWTH_KINDS,
+        EnrollmentKind.NEW,
+        [j.campaign.pk for j in partial],
+        [c for c, _u in keys],
+        [u for _c, u in keys],
+        computed_at,
+        run.pk if run is not None else None,
+    ]
+    return _execute(sql, params)
+
+
 def _session_lock(campaign_ids: Iterable[int], *, unlock: bool = False) -> None:
     """PostgreSQL: the per-campaign advisory locks of `_lock`, held by the session (taken before the run's
     REPEATABLE READ transaction starts, so that its snapshot sees every run that held them before; released after
@@ -867,6 +972,47 @@ def _campaign_units(campaigns: list[Campaign]) -> dict[int, set[int]]:
     return out
 
 
+def _partial_where(partial: list[_Job], table: str) -> tuple[str, list]:
+    """A WHERE condition on the total rows of the partial jobs: their units' rows and the province row."""
+    if connection.vendor == "postgresql":
+        keys = [(j.campaign.pk, u) for j in partial for u in (*sorted(j.units), 0)]
+        return (
+            f"({table}.campaign_id, COALESCE({table}.unit_id, 0)) IN "  # noqa: S608 # nosec B608 - a quoted table name
+            f"(SELECT * FROM unnest(%s::bigint[], %s::bigint[]))",
+            [[c for c, _u in keys], [u for _c, u in keys]],
+        )
+    parts, params = [], []
+    for j in partial:
+        units = sorted(j.units)
+        in_units = f"{table}.unit_id IN ({', '.join(['%s'] * len(units))}) OR " if units else ""
+        parts.append(f"({table}.campaign_id = %s AND ({in_units}{table}.unit_id IS NULL))")
+        params += [j.campaign.pk, *units]
+    return "(" + " OR ".join(parts or ["1 = 0"]) + ")", params
+
+
+def _totals_of(partial: list[_Job], names: tuple[str, ...]) -> list[tuple]:
+    """These columns of the partial jobs' total rows (their units' and the province's), in one query."""
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    where, params = _partial_where(partial, table)
+    return _sql(f"SELECT {', '.join(names)} FROM {table} WHERE {where}", params)  # noqa: S608 # nosec B608 - fixed column names; every value is a %s parameter
+
+
+def _totals_delete(full: list[_Job], partial: list[_Job]) -> None:
+    """Deletes the total rows a run rewrites: every row of the full jobs' campaigns, the partial jobs' units' and
+    province rows."""
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    conditions, params = [], []
+    if full:
+        conditions.append(f"{table}.campaign_id IN ({', '.join(['%s'] * len(full))})")
+        params += [j.campaign.pk for j in full]
+    if partial:
+        where, where_params = _partial_where(partial, table)
+        conditions.append(where)
+        params += where_params
+    if conditions:
+        _execute(f"DELETE FROM {table} WHERE {' OR '.join(conditions)}", params)  # noqa: S608 # nosec B608 - fixed column names; every value is a %s parameter
+
+
 def _figures_for_jobs(
     full: list[_Job],
     partial: list[_Job],
@@ -881,12 +1027,9 @@ def _figures_for_jobs(
     jobs = full + partial
     old: dict[tuple[int, int | None, str], dict] = {}
     if partial:
-        which = Q(pk__in=[])
-        for j in partial:
-            which |= Q(campaign_id=j.campaign.pk) & (Q(unit_id__in=j.units) | Q(unit__isnull=True))
-        for row in AttainmentTotal.objects.filter(which).values(
-            "campaign_id", "unit_id", "scheme", *GROWTH_FIELDS, *STOCK_ALL
-        ):
+        names = ("campaign_id", "unit_id", "scheme", *GROWTH_FIELDS, *STOCK_ALL, "rank_enrolled", "rank_attained")
+        for values in _totals_of(partial, names):
+            row = dict(zip(names, values, strict=True))
             old[(row["campaign_id"], row["unit_id"], row["scheme"])] = row
     if deltas is None:
         growth = _growth_sums(full, partial, daily_table)
@@ -955,6 +1098,10 @@ def _figures_for_jobs(
             for r in _rows_build(c, j.day, units[c.pk], campaign_growth, targets[c.pk], campaign_stock, j.units)
             if r.unit_id is not None
         ]
+        for r in rows:
+            # The previous ranks, so that the ranking rewrites only the rows whose rank moved.
+            before = old.get((c.pk, r.unit_id, r.scheme)) or {}
+            r.rank_enrolled, r.rank_attained = before.get("rank_enrolled"), before.get("rank_attained")
         for scheme in Scheme.values:
             # The province row: its previous counts, moved by what the marked units' counts moved.
             before = old.get((c.pk, None, scheme), {})
@@ -990,6 +1137,27 @@ def _insert_totals(jobs: list[_Job], rows: dict[int, list[FigureRow]], run, comp
     return len(objs)
 
 
+def _copy_totals(jobs: list[_Job], rows: dict[int, list[FigureRow]], run, computed_at) -> int:
+    """PostgreSQL: `_insert_totals` through COPY (thousands of rows of thirty columns: no model instances, no
+    statement text of a hundred thousand parameters)."""
+    by_id = {j.campaign.pk: j for j in jobs}
+    names = [f.name for f in fields_of(FigureRow) if f.name != "extra"]
+    columns = ["campaign_id", "as_of", "computed_at", "run_id", *names]
+    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
+    run_id = run.pk if run is not None else None
+    count = 0
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+    ):
+        for campaign_id, campaign_rows in rows.items():
+            head = (campaign_id, by_id[campaign_id].day, computed_at, run_id)
+            for row in campaign_rows:
+                copy.write_row((*head, *(getattr(row, n) for n in names)))
+                count += 1
+    return count
+
+
 def _rank_in_database(campaign_ids: list[int]) -> None:
     """RANK() OVER (PARTITION BY campaign, scheme ORDER BY …) across the campaigns' unit rows, written back by one
     UPDATE … FROM (PostgreSQL, and SQLite since 3.33); a unit without attained % has no rank by it."""
@@ -1002,7 +1170,8 @@ def _rank_in_database(campaign_ids: list[int]) -> None:
         f"CASE WHEN attained_pct IS NULL THEN NULL "
         f"ELSE RANK() OVER (PARTITION BY campaign_id, scheme ORDER BY attained_pct DESC NULLS LAST) END AS r_attained "
         f"FROM {table} WHERE campaign_id IN ({', '.join(['%s'] * len(campaign_ids))}) AND unit_id IS NOT NULL) r "
-        f"WHERE {table}.id = r.id",
+        f"WHERE {table}.id = r.id AND ({table}.rank_enrolled IS DISTINCT FROM r.r_enrolled "
+        f"OR {table}.rank_attained IS DISTINCT FROM r.r_attained)",
         list(campaign_ids),
     )
 
@@ -1058,6 +1227,22 @@ def _marks_clear(full: list[_Job], partial: list[_Job], before: datetime.datetim
     """Clears the pending marks the run took care of (made up to `before`), and the listed days of the marks
     cleared (a unit marked again meanwhile keeps its days, old and new)."""
     ids = [j.campaign.pk for j in full + partial]
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        marks, listed = qn(PendingRefresh._meta.db_table), qn(PendingRefreshDay._meta.db_table)
+        keys = [(j.campaign.pk, u) for j in partial for u in j.units]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM {marks} p WHERE p.marked_at <= %s AND (p.campaign_id = ANY(%s) OR "  # noqa: S608 # nosec B608 - quoted table names; every value is a %s parameter
+                f"(p.campaign_id, p.unit_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[])))",
+                [before, [j.campaign.pk for j in full], [c for c, _u in keys], [u for _c, u in keys]],
+            )
+            cursor.execute(
+                f"DELETE FROM {listed} d WHERE d.campaign_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {marks} p "  # noqa: S608 # nosec B608 - quoted table names; every value is a %s parameter
+                f"WHERE p.campaign_id = d.campaign_id AND p.unit_id = d.unit_id)",
+                [ids],
+            )
+        return
     pending = PendingRefresh.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
     for j in partial:
         pending |= PendingRefresh.objects.filter(campaign_id=j.campaign.pk, unit_id__in=j.units)
@@ -1174,28 +1359,33 @@ def snapshot_rebuild(
                     cursor.execute("SET LOCAL jit = off")
             until = as_of or today
             deltas = None
+            in_sql = False
             if journal:
                 _journal_take(None if every_campaign else ids, partial)
-                deltas = _delta_sums(partial)
+                moved = _sql("SELECT DISTINCT campaign_id, unit_id FROM engine_delta", [])
                 for j in partial:
                     # The units the journal moved join the marked ones (a change is counted whether or not its
                     # mark arrived).
-                    j.units |= {u for c, u, _s in deltas if c == j.campaign.pk}
+                    j.units |= {u for c, u in moved if c == j.campaign.pk}
                 dailies = _daily_build(full, until) if swap else _daily_rewrite(full, [], until)
                 dailies += _daily_apply(partial)
+                # Every unit has its previous row (the usual case): the partial jobs' rows are moved in place by
+                # one UPDATE; else (a unit new to the snapshot) they are built in Python from the deltas.
+                in_sql = _totals_complete(partial)
+                if not in_sql:
+                    deltas = _delta_sums(partial)
             else:
                 dailies = _daily_build(full, until) if swap else _daily_rewrite(full, partial, until)
             _report_progress(run, 1, run.steps_total, on_progress)
-            rows = _figures_for_jobs(full, partial, BUILD_TABLE if swap else None, deltas)
+            built = full if in_sql else full + partial
+            rows = _figures_for_jobs(full, [] if in_sql else partial, BUILD_TABLE if swap else None, deltas)
             _report_progress(run, 2, run.steps_total, on_progress)
 
-            old = AttainmentTotal.objects.filter(campaign_id__in=[j.campaign.pk for j in full])
-            for j in partial:
-                old |= AttainmentTotal.objects.filter(
-                    Q(campaign_id=j.campaign.pk) & (Q(unit_id__in=j.units) | Q(unit__isnull=True))
-                )
-            old.delete()
-            totals = _insert_totals(full + partial, rows, run, computed_at)
+            _totals_delete(full, [] if in_sql else partial)
+            write = _copy_totals if postgres else _insert_totals
+            totals = write(built, rows, run, computed_at)
+            if in_sql:
+                totals += _totals_apply(partial, run, computed_at)
             _rank_in_database(ids)
             if not clear_marks_after:
                 _marks_clear(full, partial, marks_before or run.started_at)
@@ -1364,12 +1554,18 @@ def pending_mark(
     day = connection.ops.adapt_datefield_value(since)
     table = connection.ops.quote_name(PendingRefresh._meta.db_table)
     coverage = connection.ops.adapt_datefield_value(coverage_since)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(pairs))
-    params = [
-        value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only, coverage)
-    ]
+    if connection.vendor == "postgresql":
+        # Two arrays and four values, whatever the number of units: a statement text of thousands of placeholders
+        # costs more to bind than to run.
+        values = "SELECT u.c, u.u, %s::timestamptz, %s::date, %s::boolean, %s::date FROM unnest(%s::bigint[], %s::bigint[]) AS u(c, u)"
+        params = [now, day, days_only, coverage, [c for c, _u in pairs], [u for _c, u in pairs]]
+    else:
+        values = "VALUES " + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(pairs))
+        params = [
+            value for campaign_id, unit_id in pairs for value in (campaign_id, unit_id, now, day, days_only, coverage)
+        ]
     upsert = (
-        f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) VALUES {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
+        f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
         f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
         f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
         f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "

@@ -11,22 +11,28 @@ JOIN = """
 INSERT = """
     INSERT INTO reports_enrollmentchange
         (campaign_id, unit_id, scheme, kind, enrolled_on, coverage_start, coverage_end, sign)
-    SELECT c.id, r.unit_id, r.scheme, r.kind, r.enrolled_on, r.coverage_start, r.coverage_end, %s"""
+    SELECT c.id, r.unit_id, r.scheme, r.kind, r.enrolled_on, r.coverage_start, r.coverage_end, SUM(%s)"""
+
+# The rows of one statement summed per distinct change (an import of a day's list writes a few thousand journal rows,
+# not one per enrollment; an edit's -1 and +1 of an unchanged group cancel).
+GROUP = """
+    GROUP BY c.id, r.unit_id, r.scheme, r.kind, r.enrolled_on, r.coverage_start, r.coverage_end
+    HAVING SUM(r.sign) <> 0"""
 
 # One row per changed enrollment and campaign its change can move (INSERT: +1, DELETE: -1). A trigger's function
 # may only name the transition tables its trigger has, hence one body per event.
 FUNCTION = f"""
 CREATE OR REPLACE FUNCTION reports_enrollment_journal_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {INSERT % "1"}
-    FROM new_rows r {JOIN};
+    {INSERT % "r.sign"}
+    FROM (SELECT *, 1 AS sign FROM new_rows) r {JOIN} {GROUP};
     RETURN NULL;
 END
 $$;
 CREATE OR REPLACE FUNCTION reports_enrollment_journal_delete() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    {INSERT % "-1"}
-    FROM old_rows r {JOIN};
+    {INSERT % "r.sign"}
+    FROM (SELECT *, -1 AS sign FROM old_rows) r {JOIN} {GROUP};
     RETURN NULL;
 END
 $$;
@@ -47,7 +53,7 @@ BEGIN
         UNION ALL
         SELECT n.unit_id, n.scheme, n.kind, n.enrolled_on, n.coverage_start, n.coverage_end, 1
         FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE {CHANGED}
-    ) r {JOIN};
+    ) r {JOIN} {GROUP};
     RETURN NULL;
 END
 $$;
@@ -105,7 +111,7 @@ class Migration(migrations.Migration):
                 ("enrolled_on", models.DateField(verbose_name="date recorded")),
                 ("coverage_start", models.DateField(verbose_name="coverage start")),
                 ("coverage_end", models.DateField(verbose_name="coverage end")),
-                ("sign", models.SmallIntegerField(verbose_name="sign")),
+                ("sign", models.IntegerField(verbose_name="sign")),
             ],
             options={"verbose_name": "enrollment change", "verbose_name_plural": "enrollment changes"},
         ),
