@@ -1,12 +1,11 @@
 """The ranking table of a campaign's units (django-tables2; sortable; exported as CSV or XLSX)."""
 
-from decimal import Decimal
 from html import escape as html_escape  # the same five characters as Django's escape, without its lazy wrapper
 
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.formats import get_format
-from django.utils.html import escape, format_html
+from django.utils.html import conditional_escape, escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
@@ -124,60 +123,65 @@ class RankingTable(tables.Table):
         """The table's markup, or None when it needs django-tables2's own template (several pages)."""
         if getattr(self, "page", None) is not None and self.paginator.num_pages > 1:
             return None
-        # "1,234.50" written the locale's way (as reports.formatting does), in one str.translate per figure.
-        local = {ord(","): get_format("THOUSAND_SEPARATOR"), ord("."): get_format("DECIMAL_SEPARATOR")}
+        # "1,234.50" written the locale's way, as reports.formatting does, in one str.replace or str.translate.
+        thousands = get_format("THOUSAND_SEPARATOR")
+        local = str.maketrans({",": thousands, ".": get_format("DECIMAL_SEPARATOR")})
+
+        def fmt_int(value) -> str:
+            return f"{int(value):_}".replace("_", thousands)
 
         def fmt_dec(value) -> str:
-            value = Decimal(value)
-            if value.as_tuple().exponent < -2:  # more places than stored: the slow, exact path
+            text = f"{value:,f}"  # every stored place, none added or rounded
+            if text[-3:-2] != ".":  # not the two places the snapshot stores: formatting's own, exact path
                 return formatting.fmt_dec(value)
-            return f"{value:,.2f}".translate(local)
+            return text.translate(local)
 
         columns = [c for c in self.columns if c.visible]
         params = self.request.GET.copy() if getattr(self, "request", None) else None
-        heads, cells = [], []  # cells: per column, its name, how its value is written and its <td> opening
+        records = self.data.data if isinstance(self.data.data, list) else [row.record for row in self.rows]
+        unit_url = reverse("reports:unit_detail", kwargs={"slug": self.campaign.slug, "code": "__code__"})
+        schemes = {value: html_escape(str(label)) for value, label in Scheme.choices}
+        track = {flag: str(self.render_on_track(flag, AttainmentTotal(has_target=True))) for flag in (True, False)}
+        heads = []
+        cells = []  # per column, one <td> per record: built a column at a time, then joined row by row
         for column in columns:
             attrs = column.attrs  # django-tables2 builds a fresh dict at every read
-            label = column.header
+            label = conditional_escape(column.header)
             if column.orderable and params is not None:
                 params[self.prefixed_order_by_field] = column.order_by_alias.next
-                label = format_html('<a href="?{}">{}</a>', params.urlencode(), label)
-            heads.append(format_html('<th {} scope="col">{}</th>', attrs["th"].as_html(), label))
+                label = f'<a href="?{html_escape(params.urlencode())}">{label}</a>'
+            heads.append(f'<th {attrs["th"].as_html()} scope="col">{label}</th>')
             name = column.name
-            kind = "int" if name in self._INTEGERS else "dec" if name in self._DECIMALS else name
-            cells.append((name, kind, f"<td {attrs['td'].as_html()}>", str(escape(column.default))))
-        unit_url = reverse("reports:unit_detail", kwargs={"slug": self.campaign.slug, "code": "__code__"})
-        schemes = {value: str(escape(label)) for value, label in Scheme.choices}
-        track = {flag: str(self.render_on_track(flag, AttainmentTotal(has_target=True))) for flag in (True, False)}
-        body = []
-        records = self.data.data if isinstance(self.data.data, list) else [row.record for row in self.rows]
-        for i, record in enumerate(records):
-            row = ['<tr class="odd">' if i % 2 else '<tr class="even">']
-            for name, kind, opening, default in cells:
-                if kind == "unit":
-                    href = html_escape(unit_url.replace("__code__", record.unit.code))
-                    value = f'<a href="{href}">{html_escape(record.unit.name)}</a>'
-                elif kind == "scheme":
-                    value = schemes.get(record.scheme) or escape(record.get_scheme_display())
-                elif kind == "on_track":
-                    value = "–" if record.attained_pct is None and not record.has_target else track[record.on_track]
-                else:
-                    raw = getattr(record, name)
-                    if raw is None:
-                        value = default
-                    elif kind == "int":
-                        value = f"{int(raw):,}".translate(local)
-                    elif kind == "dec":
-                        value = fmt_dec(raw)
-                    else:  # attained_pct
-                        value = f"{fmt_dec(raw)}%"
-                row.append(f"{opening}{value}</td>")
-            row.append("</tr>")
-            body.append("".join(row))
-        return format_html(
-            '<div class="table-container table-responsive"><table {}><thead><tr>{}</tr></thead><tbody>{}</tbody>'
-            "</table></div>",
-            self.attrs.as_html(),
-            mark_safe("".join(heads)),  # noqa: S308 # nosec B308 B703 - built by format_html above
-            mark_safe("".join(body)),  # noqa: S308 # nosec B308 B703 - every value escaped above
+            opening = f"<td {attrs['td'].as_html()}>"
+            default = f"{opening}{escape(column.default)}</td>"
+            values = [getattr(r, name) for r in records] if name not in ("unit", "scheme", "on_track") else None
+            if name == "unit":
+                texts = [
+                    f'{opening}<a href="{html_escape(unit_url.replace("__code__", r.unit.code))}">'
+                    f"{html_escape(r.unit.name)}</a></td>"
+                    for r in records
+                ]
+            elif name == "scheme":
+                texts = [f"{opening}{schemes.get(r.scheme) or escape(r.get_scheme_display())}</td>" for r in records]
+            elif name == "on_track":
+                texts = [
+                    f"{opening}–</td>"
+                    if r.attained_pct is None and not r.has_target
+                    else f"{opening}{track[r.on_track]}</td>"
+                    for r in records
+                ]
+            elif name in self._INTEGERS:
+                texts = [default if v is None else f"{opening}{fmt_int(v)}</td>" for v in values]
+            elif name in self._DECIMALS:
+                texts = [default if v is None else f"{opening}{fmt_dec(v)}</td>" for v in values]
+            else:  # attained_pct
+                texts = [default if v is None else f"{opening}{fmt_dec(v)}%</td>" for v in values]
+            cells.append(texts)
+        body = "".join(
+            f'<tr class="{"odd" if i % 2 else "even"}">{"".join(row)}</tr>'
+            for i, row in enumerate(zip(*cells, strict=True))
+        )
+        return mark_safe(  # noqa: S308 # nosec B308 B703 - every value escaped above
+            f'<div class="table-container table-responsive"><table {self.attrs.as_html()}><thead><tr>'
+            f"{''.join(heads)}</tr></thead><tbody>{body}</tbody></table></div>"
         )

@@ -241,7 +241,7 @@ def campaign_dashboard(request, slug):
     table = None
     if fragments is None:
         # Every snapshot row the user may see, once: the cards, the ranking and the bar charts.
-        all_rows = list(selectors.scoped_totals(request.user, [campaign]).select_related("unit"))
+        all_rows = selectors.dashboard_rows(request.user, campaign)
         headline = sorted(
             (r for r in all_rows if (r.unit_id == unit_id if unit_id else r.unit_id is None)), key=lambda r: r.scheme
         )
