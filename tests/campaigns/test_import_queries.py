@@ -92,3 +92,14 @@ def test_a_province_file_is_previewed_and_imported_in_a_fixed_number_of_queries(
     # The same file again changes nothing and writes no history.
     call_command("import_targets", str(path), campaign=campaign.slug, user=admin_user.username, stdout=io.StringIO())
     assert history.count() == 120
+
+
+def test_on_postgresql_targets_leave_room_on_their_pages_to_be_updated_in_place():
+    # A national import rewrites ~1,500 targets: with free space on each page PostgreSQL updates them in place (HOT)
+    # without touching the table's five indexes (migration campaigns 0003).
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL storage setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'campaigns_target'")
+        (options,) = cursor.fetchone()
+    assert "fillfactor=50" in (options or [])
