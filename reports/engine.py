@@ -745,9 +745,14 @@ def _totals_complete(partial: list[_Job]) -> bool:
 
 
 def _totals_count(partial: list[_Job]) -> int:
+    """PostgreSQL: how many total rows the partial jobs' units and provinces have (a hash join on the keys)."""
     table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
-    where, params = _partial_where(partial, table)
-    return _sql(f"SELECT count(*) FROM {table} WHERE {where}", params)[0][0]  # noqa: S608 # nosec B608 - a quoted table name; every value is a %s parameter
+    keys = [(j.campaign.pk, u) for j in partial for u in (*j.units, 0)]
+    return _sql(
+        f"SELECT count(*) FROM unnest(%s::bigint[], %s::bigint[]) AS k(campaign_id, unit_key) "  # noqa: S608 # nosec B608 - a quoted table name; every value is a %s parameter
+        f"JOIN {table} t ON t.campaign_id = k.campaign_id AND COALESCE(t.unit_id, 0) = k.unit_key",
+        [[c for c, _u in keys], [u for _c, u in keys]],
+    )[0][0]
 
 
 def _totals_apply(partial: list[_Job], run, computed_at) -> int:
@@ -778,30 +783,30 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
         WITH p AS (SELECT p.*, m.is_stock, m.win, m.elapsed, m.lft FROM {p} p
                    JOIN unnest(%s::bigint[], %s::boolean[], %s::int[], %s::int[], %s::int[])
                         AS m(campaign_id, is_stock, win, elapsed, lft) ON m.campaign_id = p.campaign_id),
-        s AS (SELECT d.campaign_id, d.unit_id, d.scheme, GROUPING(d.unit_id) AS province,
+        s AS (SELECT d.campaign_id, CASE WHEN GROUPING(d.unit_id) = 1 THEN 0 ELSE d.unit_id END AS unit_key, d.scheme,
                      SUM(CASE WHEN d.kind IN (%s, %s) AND {in_window} THEN d.n ELSE 0 END) AS enrolled,
                      SUM(CASE WHEN d.kind = %s AND {in_window} THEN d.n ELSE 0 END) AS new, {active}
               FROM engine_delta d JOIN p ON p.campaign_id = d.campaign_id
               GROUP BY GROUPING SETS ((d.campaign_id, d.unit_id, d.scheme), (d.campaign_id, d.scheme))),
         tg AS (SELECT campaign_id, unit_id, scheme, value FROM {target_table} WHERE campaign_id = ANY(%s)),
-        units_tg AS (SELECT campaign_id, scheme, SUM(value) AS total FROM tg WHERE unit_id IS NOT NULL
-                     GROUP BY campaign_id, scheme),
+        targets AS (SELECT campaign_id, COALESCE(unit_id, 0) AS unit_key, scheme, value, true AS own FROM tg
+                    UNION ALL
+                    SELECT campaign_id, 0, scheme, SUM(value), false FROM tg WHERE unit_id IS NOT NULL
+                    GROUP BY campaign_id, scheme),
+        k AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS k(campaign_id, unit_key)
+              UNION ALL SELECT campaign_id, 0 FROM p),
         c AS (SELECT t.id, p.is_stock, p.win, p.elapsed, p.lft,
                      t.enrolled + COALESCE(s.enrolled, 0) AS enrolled, t.new + COALESCE(s.new, 0) AS new, {moved},
-                     CASE WHEN t.unit_id IS NOT NULL THEN COALESCE(ut.value, 0)
-                          ELSE COALESCE(pt.value, st.total, 0) END AS target,
-                     CASE WHEN t.unit_id IS NOT NULL THEN ut.value IS NOT NULL
-                          ELSE pt.value IS NOT NULL OR st.total IS NOT NULL END AS has_target
-              FROM {table} t JOIN p ON p.campaign_id = t.campaign_id
+                     COALESCE(own.value, units.value, 0) AS target,
+                     own.value IS NOT NULL OR units.value IS NOT NULL AS has_target
+              FROM k JOIN {table} t ON t.campaign_id = k.campaign_id AND COALESCE(t.unit_id, 0) = k.unit_key
+              JOIN p ON p.campaign_id = t.campaign_id
               LEFT JOIN s ON s.campaign_id = t.campaign_id AND s.scheme = t.scheme
-                   AND ((t.unit_id IS NULL AND s.province = 1) OR (s.province = 0 AND s.unit_id = t.unit_id))
-              LEFT JOIN tg ut ON t.unit_id IS NOT NULL AND ut.campaign_id = t.campaign_id
-                   AND ut.unit_id = t.unit_id AND ut.scheme = t.scheme
-              LEFT JOIN tg pt ON t.unit_id IS NULL AND pt.campaign_id = t.campaign_id AND pt.unit_id IS NULL
-                   AND pt.scheme = t.scheme
-              LEFT JOIN units_tg st ON t.unit_id IS NULL AND st.campaign_id = t.campaign_id AND st.scheme = t.scheme
-              WHERE (t.campaign_id, COALESCE(t.unit_id, 0)) IN (
-                    SELECT * FROM unnest(%s::bigint[], %s::bigint[]) UNION ALL SELECT campaign_id, 0 FROM p)),
+                   AND s.unit_key = k.unit_key
+              LEFT JOIN targets own ON own.own AND own.campaign_id = t.campaign_id AND own.scheme = t.scheme
+                   AND own.unit_key = k.unit_key
+              LEFT JOIN targets units ON NOT units.own AND k.unit_key = 0 AND units.campaign_id = t.campaign_id
+                   AND units.scheme = t.scheme),
         v AS (SELECT c.*, CASE WHEN c.is_stock THEN c.active ELSE c.enrolled END AS achieved,
                      c.active - c.active_before_start AS growth FROM c)
         UPDATE {table} t SET
