@@ -10,7 +10,8 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, resolve_url
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django_otp import user_has_device
+
+from districts.scoping import has_confirmed_device
 
 AUTH_AT = "_auth_at"
 LAST_SEEN = "_last_seen"
@@ -35,8 +36,11 @@ def is_polling(request) -> bool:
 
 
 def needs_second_factor(user) -> bool:
-    """A user with a confirmed authenticator always uses it; REQUIRE_2FA makes it compulsory for every role."""
-    return bool(settings.REQUIRE_2FA) or user_has_device(user, confirmed=True)
+    """A user with a confirmed authenticator always uses it; REQUIRE_2FA makes it compulsory for every role.
+
+    Whether the user has one is read with their role and scope (districts.scoping.access_queryset), not asked again.
+    """
+    return bool(settings.REQUIRE_2FA) or has_confirmed_device(user)
 
 
 class SessionSecurityMiddleware:
@@ -94,7 +98,7 @@ class SessionSecurityMiddleware:
             return None
         if is_api(request):
             return JsonResponse({"detail": _("Two-factor verification is required.")}, status=403)
-        name = "accounts:otp_verify" if user_has_device(user, confirmed=True) else "accounts:otp_setup"
+        name = "accounts:otp_verify" if has_confirmed_device(user) else "accounts:otp_setup"
         from django.urls import reverse
 
         return redirect(f"{reverse(name)}?{urlencode({'next': request.get_full_path()})}")

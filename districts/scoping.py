@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+import functools
+import operator
+
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Value
+from django.utils.functional import empty
 
 ROLE_STAFF = "staff"
 ROLE_MANAGER = "manager"
 ROLE_ADMIN = "admin"
 ROLES = (ROLE_STAFF, ROLE_MANAGER, ROLE_ADMIN)
+
+
+def _caches(user) -> dict:
+    """Where the per-user caches live: the user object's own attributes, also when `user` is the request's lazy
+    proxy of it (request.user is a lazy object wrapping another, django-otp's around Django's), so that the caches
+    seeded when the user was read are found."""
+    while True:
+        wrapped = user.__dict__.get("_wrapped")
+        if wrapped is None:
+            return user.__dict__
+        if wrapped is empty:
+            user._setup()
+            wrapped = user._wrapped
+        user = wrapped
 
 
 def role_of(user) -> str | None:
@@ -18,10 +36,10 @@ def role_of(user) -> str | None:
         return ROLE_ADMIN
     # One query per request's user object, not one per call: a page asks many times (navigation, scoping, views).
     # The cache lives on the object and keys on the primary key, so a reloaded user is asked afresh.
-    cached = user.__dict__.get("_role_cache")
+    cached = _caches(user).get("_role_cache")
     if cached is None or cached[0] != user.pk:
         access_load(user)
-        cached = user.__dict__["_role_cache"]
+        cached = _caches(user)["_role_cache"]
     return cached[1]
 
 
@@ -29,35 +47,69 @@ def scope_of(user):
     """The user's UserScope row, or None (superusers have none and see everything)."""
     if not user.is_authenticated:
         return None
-    if not user.is_superuser and "scope" not in user._state.fields_cache and "_role_cache" not in user.__dict__:
+    if not user.is_superuser and "scope" not in user._state.fields_cache and "_role_cache" not in _caches(user):
         access_load(user)
     return getattr(user, "scope", None)
+
+
+def access_queryset():
+    """The users, each read with what every request asks of them: the role flags, the scope with its province and
+    unit, and whether a confirmed second-factor device exists (the session middleware's question). One query; the
+    sign-in backend (accounts.backends) reads the request's user through it, so a page pays no second query.
+
+    Built once per process (never evaluated itself: every caller filters a copy); building its annotations took
+    more ORM work than running it."""
+    return _access_queryset()
+
+
+@functools.cache
+def _access_queryset():
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django_otp import device_classes
+
+    flags = {f"in_{role}": Exists(Group.objects.filter(user=OuterRef("pk"), name=role)) for role in ROLES}
+    devices = [Exists(model.objects.filter(user=OuterRef("pk"), confirmed=True)) for model in device_classes()]
+    has_device = Value(False) if not devices else functools.reduce(operator.or_, devices)
+    return (
+        get_user_model()
+        .objects.select_related("scope__province", "scope__unit")
+        .annotate(**flags, access_has_device=ExpressionWrapper(has_device, output_field=BooleanField()))
+    )
+
+
+def access_seed(user, loaded) -> None:
+    """Fills `user`'s caches (role, scope, device) from `loaded`, a row of access_queryset() for the same user (or
+    None when the user is gone)."""
+    role, scope, has_device = None, None, False
+    if loaded is not None:
+        role = next((r for r in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF) if getattr(loaded, f"in_{r}")), None)
+        scope = loaded._state.fields_cache.get("scope")
+        has_device = bool(loaded.access_has_device)
+    _caches(user)["_role_cache"] = (user.pk, role)
+    _caches(user)["_device_cache"] = (user.pk, has_device)
+    if scope is not None:
+        # A user without a scope is not cached as such: a scope given to them later is then found.
+        scope._state.fields_cache["user"] = user
+        user._state.fields_cache["scope"] = scope
 
 
 def access_load(user) -> None:
     """Reads the user's role and scope (with its province and unit) in one query, into the caches role_of and
     scope_of read (`_role_cache` and Django's cache of the `scope` relation): every request asks both, and a
-    view's query budget counts them."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
+    view's query budget counts them. A user read by access_queryset() (the request's user) has them already."""
+    access_seed(user, access_queryset().filter(pk=user.pk).first())
 
-    flags = {f"in_{role}": Exists(Group.objects.filter(user=OuterRef("pk"), name=role)) for role in ROLES}
-    loaded = (
-        get_user_model()
-        .objects.select_related("scope__province", "scope__unit")
-        .annotate(**flags)
-        .filter(pk=user.pk)
-        .first()
-    )
-    role, scope = None, None
-    if loaded is not None:
-        role = next((r for r in (ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF) if getattr(loaded, f"in_{r}")), None)
-        scope = loaded._state.fields_cache.get("scope")
-    user.__dict__["_role_cache"] = (user.pk, role)
-    if scope is not None:
-        # A user without a scope is not cached as such: a scope given to them later is then found.
-        scope._state.fields_cache["user"] = user
-        user._state.fields_cache["scope"] = scope
+
+def has_confirmed_device(user) -> bool:
+    """Whether the user has a confirmed second-factor device, read with their role and scope (one query a request)."""
+    if not user.is_authenticated:
+        return False
+    cached = _caches(user).get("_device_cache")
+    if cached is None or cached[0] != user.pk:
+        access_load(user)
+        cached = _caches(user)["_device_cache"]
+    return cached[1]
 
 
 def scope_filter(user, *, province_field: str | None = None, unit_field: str | None = None) -> Q:
