@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.forms.models import ModelChoiceIterator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -51,8 +52,49 @@ def collection_organisations_for(user, unit=None):
     return qs
 
 
-class LookedUpChoiceField(forms.ModelChoiceField):
-    """A ModelChoiceField that takes the instance the form already looked up for the same value from the same rows,
+class _LazyChoiceIterator(ModelChoiceIterator):
+    """The options of a LazyChoiceField: its queryset is asked for when the options are drawn, not before."""
+
+    def __init__(self, field):
+        self.field = field
+
+    @property
+    def queryset(self):
+        return self.field.queryset
+
+
+class LazyChoiceField(forms.ModelChoiceField):
+    """A ModelChoiceField whose queryset is built by `build_queryset` (set by the form) the first time it is used:
+    drawing the options or cleaning a chosen value. A submitted entry that leaves the field empty never builds it:
+    every queryset built costs the save its ORM work even when it is never run."""
+
+    iterator = _LazyChoiceIterator
+    build_queryset = None
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=None, **kwargs)
+
+    def __deepcopy__(self, memo):
+        # Not ModelChoiceField's: it copies the class field's queryset into each form's copy.
+        result = super(forms.ChoiceField, self).__deepcopy__(memo)
+        result.widget.choices = result.choices  # the options of this copy, not of the class's field
+        return result
+
+    def _get_queryset(self):
+        if self.build_queryset is not None:
+            build, self.build_queryset = self.build_queryset, None
+            self._queryset = build().all()
+        return self._queryset
+
+    def _set_queryset(self, queryset):
+        self.build_queryset = None
+        super()._set_queryset(queryset)
+
+    queryset = property(_get_queryset, _set_queryset)
+
+
+class LookedUpChoiceField(LazyChoiceField):
+    """A lazy choice field that takes the instance the form already looked up for the same value from the same rows,
     instead of asking the database a second time."""
 
     looked_up = None
@@ -66,7 +108,7 @@ class LookedUpChoiceField(forms.ModelChoiceField):
 class EnrollmentForm(forms.Form):
     """One enrollment and the person it is for. The unit is the officer's; a province-wide officer picks it first."""
 
-    unit = LookedUpChoiceField(label=_("Unit"), queryset=None, required=False, empty_label=_("Choose a unit"))
+    unit = LookedUpChoiceField(label=_("Unit"), required=False, empty_label=_("Choose a unit"))
     si_number = forms.CharField(
         label=_("SI number"),
         max_length=40,
@@ -78,22 +120,13 @@ class EnrollmentForm(forms.Form):
     )
     date_of_birth = forms.DateField(label=_("Date of birth"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     gender = forms.ChoiceField(label=_("Gender"), choices=Participant.Gender.choices)
-    commune = forms.ModelChoiceField(
-        label=_("Commune"), queryset=Commune.objects.none(), empty_label=_("Choose a commune")
-    )
+    commune = LazyChoiceField(label=_("Commune"), empty_label=_("Choose a commune"))
     scheme = forms.ChoiceField(label=_("Scheme"), choices=Scheme.choices, initial=Scheme.VSI)
     enrolled_on = forms.DateField(label=_("Date recorded"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     coverage_start = forms.DateField(label=_("Coverage start"), input_formats=DATE_INPUT_FORMATS, widget=DateInput())
     months = forms.TypedChoiceField(label=_("Months paid"), choices=MONTH_CHOICES, coerce=int, initial=12)
-    organisation = forms.ModelChoiceField(
-        label=_("Collection organisation"),
-        queryset=CollectionOrganisation.objects.none(),
-        required=False,
-        empty_label=_("None"),
-    )
-    agent = forms.ModelChoiceField(
-        label=_("Collection agent"), queryset=CollectionAgent.objects.none(), required=False, empty_label=_("None")
-    )
+    organisation = LazyChoiceField(label=_("Collection organisation"), required=False, empty_label=_("None"))
+    agent = LazyChoiceField(label=_("Collection agent"), required=False, empty_label=_("None"))
 
     error_messages = {
         "invalid_date": _("Write the date as DD/MM/YYYY, for example 31/03/2024."),
@@ -110,11 +143,10 @@ class EnrollmentForm(forms.Form):
             self.fields[name].error_messages["invalid"] = self.error_messages["invalid_date"]
         scope = scope_of(user)
         self.fixed_unit = scope.unit if scope is not None and scope.unit_id else None
-        units = visible_units(user).current()
         if self.fixed_unit is not None:
             del self.fields["unit"]
         else:
-            self.fields["unit"].queryset = units
+            self.fields["unit"].build_queryset = lambda: visible_units(user).current()
             self.fields["unit"].required = True
             self.fields["unit"].widget.attrs.update({"autofocus": True})
             self.fields["si_number"].widget.attrs.pop("autofocus", None)
@@ -122,13 +154,14 @@ class EnrollmentForm(forms.Form):
         if self.fixed_unit is None and unit is not None and unit.ceased_on is None:
             # selected_unit() read it from the user's units; the field's choices are the current ones among them.
             self.fields["unit"].looked_up = unit
-        self.fields["commune"].queryset = (
+        # Built when first used (options drawn, a value cleaned): a save that leaves a field empty never builds it.
+        self.fields["commune"].build_queryset = lambda: (
             visible_communes(user).filter(pk__in=unit.served_communes()).current()
             if unit is not None
             else Commune.objects.none()
         )
-        self.fields["agent"].queryset = collection_agents_for(user, unit)
-        self.fields["organisation"].queryset = collection_organisations_for(user, unit)
+        self.fields["agent"].build_queryset = lambda: collection_agents_for(user, unit)
+        self.fields["organisation"].build_queryset = lambda: collection_organisations_for(user, unit)
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
         if enrollment is not None:
