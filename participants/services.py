@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import unicodedata
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -382,14 +383,18 @@ def enrollment_record_for_person(
     organisation=None,
     agent=None,
     recorded_by=None,
+    person_known: bool = False,
 ) -> Enrollment:
     """The daily entry: finds the person by SI number or creates them, brings their details up to date
     (participant_upsert's rules) and records the enrollment (enrollment_record's rules), all or nothing.
 
-    Built for the round trips of one save: the person's row is locked as it is read; a person created here has no
-    coverage to check; and there is no savepoint. When the database refuses a write (another officer created the
-    same person at the same moment, or a write path that does not lock the person stored an overlapping coverage),
-    the whole transaction is rolled back and run once more, and the second run finds the other's rows and says so.
+    Built for the round trips of one save. On PostgreSQL a person the database does not know yet is created with
+    the enrollment and both history records in one statement (_new_person_enrollment_insert); `person_known=True`
+    (the caller knows the number is taken) skips that attempt. Otherwise the person's row is locked as it is read,
+    a person created here has no coverage to check, and there is no savepoint. When the database refuses a write
+    (another officer created the same person at the same moment, or a write path that does not lock the person
+    stored an overlapping coverage), the whole transaction is rolled back and run once more, and the second run
+    finds the other's rows and says so.
     """
     si_number = si_number_normalise(si_number)
     validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
@@ -405,6 +410,10 @@ def enrollment_record_for_person(
         "agent": agent,
         "recorded_by": recorded_by,
     }
+    if connection.vendor == "postgresql" and not person_known:
+        enrollment = _new_person_enrollment_insert(person=person, entry=entry)
+        if enrollment is not None:
+            return enrollment
     try:
         return _record_for_person_once(person=person, entry=entry)
     except (IntegrityError, OperationalError) as exc:
@@ -414,6 +423,138 @@ def enrollment_record_for_person(
         if isinstance(exc, OperationalError) and getattr(exc.__cause__, "sqlstate", None) != DEADLOCK_DETECTED:
             raise
         return _record_for_person_once(person=person, entry=entry)
+
+
+# What simple-history writes in a history record besides the tracked fields (history_id is generated).
+HISTORY_OWN_FIELDS = {"history_date", "history_change_reason", "history_type", "history_user_id"}
+
+
+@functools.cache
+def _new_person_statement() -> tuple[str, list, list, list, list] | None:
+    """The one statement of _new_person_enrollment_insert and the fields whose values it takes, in their order:
+    the person's, the person's history record's own, the enrollment's (all but the person, taken from the inserted
+    row), its history record's own. Every table and column comes from the models, so a field added to a model is
+    written too; None when a history record has a field this statement cannot fill (the ORM path is taken then).
+    Built once per process: only its values change from one entry to the next."""
+    qn = connection.ops.quote_name
+    history_models = {model: model.history.model for model in (Participant, Enrollment)}
+
+    def history_part(model, source):
+        tracked = {f.attname for f in model._meta.concrete_fields}
+        columns, expressions, own = [], [], []
+        for field in history_models[model]._meta.concrete_fields:
+            if field.primary_key:
+                continue
+            columns.append(qn(field.column))
+            if field.attname in tracked:
+                expressions.append(f"{source}.{qn(field.column)}")
+            else:
+                expressions.append("%s")
+                own.append(field)
+        return ", ".join(columns), ", ".join(expressions), own
+
+    p_fields = [f for f in Participant._meta.concrete_fields if not f.primary_key]
+    person_fk = Enrollment._meta.get_field("participant")
+    e_fields = [f for f in Enrollment._meta.concrete_fields if not f.primary_key and f is not person_fk]
+    hp_columns, hp_expressions, hp_own = history_part(Participant, "p")
+    he_columns, he_expressions, he_own = history_part(Enrollment, "e")
+    if any(f.attname not in HISTORY_OWN_FIELDS for f in (*hp_own, *he_own)):
+        return None
+    p_columns = ", ".join(qn(f.column) for f in p_fields)
+    e_columns = ", ".join(qn(f.column) for f in [person_fk, *e_fields])
+    person_id, si_number = qn(Participant._meta.pk.column), qn(Participant._meta.get_field("si_number").column)
+    tables = [qn(model._meta.db_table) for model in (Participant, history_models[Participant])]
+    tables += [qn(model._meta.db_table) for model in (Enrollment, history_models[Enrollment])]
+    sql = (
+        f"WITH p AS (INSERT INTO {tables[0]} ({p_columns}) VALUES ({', '.join(['%s'] * len(p_fields))}) "  # noqa: S608 # nosec B608 - names from models
+        f"ON CONFLICT ({si_number}) DO NOTHING RETURNING *), "
+        f"hp AS (INSERT INTO {tables[1]} ({hp_columns}) SELECT {hp_expressions} FROM p), "
+        f"e AS (INSERT INTO {tables[2]} ({e_columns}) "
+        f"SELECT p.{person_id}, {', '.join(['%s'] * len(e_fields))} FROM p RETURNING *), "
+        f"he AS (INSERT INTO {tables[3]} ({he_columns}) SELECT {he_expressions} FROM e) "
+        f"SELECT p.{person_id}, e.{qn(Enrollment._meta.pk.column)} FROM p, e"
+    )
+    return sql, p_fields, hp_own, e_fields, he_own
+
+
+def _history_user_id(instance) -> int | None:
+    """Who simple-history names on the record of `instance`: its `_history_user`, else the request's user."""
+    from simple_history.models import HistoricalRecords
+
+    user = getattr(instance, "_history_user", None)
+    if user is None:
+        request = getattr(HistoricalRecords.context, "request", None)
+        request_user = getattr(request, "user", None)
+        user = request_user if request_user is not None and request_user.is_authenticated else None
+    return user.pk if user is not None else None
+
+
+def _new_person_enrollment_insert(*, person: dict, entry: dict) -> Enrollment | None:
+    """PostgreSQL: creates a person the database does not know yet, their enrollment (kind new: there is no earlier
+    coverage) and the history record of each, as Participant.save, Enrollment.save and simple-history would write
+    them, in one statement: a daily entry is mostly a new person, and four INSERTs plus a read and a transaction's
+    two ends cost the save seven round trips. Returns None, having written nothing, when the SI number is taken
+    (ON CONFLICT DO NOTHING; an officer creating the same person at the same moment is waited for): the caller then
+    takes the locked path. Model signals other than simple-history's are not sent (the project has none on these
+    models); the enrollments_changed signal is, as for every entry."""
+    statement = _new_person_statement()
+    if statement is None:
+        return None
+    sql, p_fields, hp_own, e_fields, he_own = statement
+    validate_dates(scheme=entry["scheme"], date_of_birth=person["date_of_birth"], enrolled_on=entry["enrolled_on"])
+    agent = entry["agent"]
+    participant = Participant(
+        si_number=person["si_number"],
+        full_name=person["full_name"].strip(),
+        date_of_birth=person["date_of_birth"],
+        gender=person["gender"],
+        commune=entry["commune"],
+    )
+    enrollment = Enrollment(
+        participant=participant,
+        scheme=entry["scheme"],
+        kind=EnrollmentKind.NEW,
+        enrolled_on=entry["enrolled_on"],
+        coverage_start=entry["coverage_start"],
+        coverage_end=add_months(entry["coverage_start"], entry["months"]),
+        months=entry["months"],
+        unit=entry["unit"],
+        commune=entry["commune"],
+        organisation=entry["organisation"] or (agent.organisation if agent else None),
+        agent=agent,
+        recorded_by=entry["recorded_by"],
+    )
+    if entry["recorded_by"] is not None:
+        enrollment._history_user = entry["recorded_by"]
+    now = timezone.now()
+    params = []
+    for instance, fields, own in ((participant, p_fields, hp_own), (enrollment, e_fields, he_own)):
+        # The values Model.save() would INSERT (auto_now fields set on the instance, as save does) ...
+        params += [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+        # ... and those of simple-history's record of the creation.
+        history = {
+            "history_date": now,
+            "history_change_reason": None,
+            "history_type": "+",
+            "history_user_id": _history_user_id(instance),
+        }
+        params += [f.get_db_prep_save(history[f.attname], connection) for f in own]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    participant.pk, enrollment.pk = row
+    enrollment.participant = participant
+    for instance in (participant, enrollment):
+        instance._state.adding, instance._state.db = False, connection.alias
+    enrollments_changed_on_commit(
+        unit_ids={entry["unit"].pk},
+        days={entry["enrolled_on"]},
+        schemes={entry["scheme"]},
+        coverage_since=entry["coverage_start"],
+    )
+    return enrollment
 
 
 @transaction.atomic
