@@ -1367,11 +1367,13 @@ def snapshot_rebuild(
             in_sql = False
             if journal:
                 _journal_take(None if every_campaign else ids, partial)
-                moved = _sql("SELECT DISTINCT campaign_id, unit_id FROM engine_delta", [])
+                moved: dict[int, set[int]] = {}
+                for c, u in _sql("SELECT DISTINCT campaign_id, unit_id FROM engine_delta", []):
+                    moved.setdefault(c, set()).add(u)
                 for j in partial:
                     # The units the journal moved join the marked ones (a change is counted whether or not its
                     # mark arrived).
-                    j.units |= {u for c, u in moved if c == j.campaign.pk}
+                    j.units |= moved.get(j.campaign.pk, set())
                 dailies = _daily_build(full, until) if swap else _daily_rewrite(full, [], until)
                 dailies += _daily_apply(partial)
                 # Every unit has its previous row (the usual case): the partial jobs' rows are moved in place by
@@ -1538,7 +1540,8 @@ def pending_mark(
     if days:
         since = days[0]
     day_rows: list[tuple[int, int, datetime.date]] = []
-    if days:
+    # PostgreSQL's refresh takes the changes themselves from the journal (EnrollmentChange): no days to list.
+    if days and connection.vendor != "postgresql":
         if windows is None or not set(touched) <= set(windows):
             windows = {
                 pk: (start, end)
@@ -1554,7 +1557,7 @@ def pending_mark(
             day_rows += [(campaign_id, unit_id, d) for d in days[lo:hi]]
             if len(day_rows) > MAX_DAY_MARKS:
                 break
-    days_only = bool(days) and len(day_rows) <= MAX_DAY_MARKS
+    days_only = bool(days) and connection.vendor != "postgresql" and len(day_rows) <= MAX_DAY_MARKS
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     day = connection.ops.adapt_datefield_value(since)
     table = connection.ops.quote_name(PendingRefresh._meta.db_table)
