@@ -1,0 +1,35 @@
+"""A full run on PostgreSQL builds the daily table beside the live one and swaps it in: the swapped-in table must
+carry exactly the indexes and constraints the migrations gave the live one."""
+
+import datetime
+
+import pytest
+from django.db import connection
+
+from reports import engine
+from tests.reports.conftest import enroll
+
+pytestmark = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the swap is PostgreSQL's")
+
+
+def _structure():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'reports_attainmentdaily' ORDER BY 1"
+        )
+        indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'reports_attainmentdaily'::regclass ORDER BY 1"
+        )
+        constraints = cursor.fetchall()
+    return indexes, constraints
+
+
+def test_the_swapped_daily_table_has_the_migrations_indexes_and_constraints(march_enrollments, unit):
+    before = _structure()
+    assert any(name == "attainment_daily_series" for name, _definition in before[0])
+    enroll(unit=unit, on=datetime.date(2024, 3, 21))
+    run = engine.snapshot_rebuild(as_of=datetime.date(2024, 3, 25))  # every campaign: built and swapped
+    assert run.daily_rows
+    assert _structure() == before
