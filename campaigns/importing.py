@@ -440,6 +440,9 @@ def parse_target(value) -> tuple[int | None, str | None]:
     """A cell → (whole number or None for an empty cell, None) or (None, what is wrong with it)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None, None
+    if type(value) is str and value.isascii() and value.isdigit():
+        # The common cell, plain digits (every CSV number): straight to the range checks below.
+        return _in_range(int(value))
     if isinstance(value, dict):
         return None, _("The cell holds a formula (%(formula)s); type the number itself (copy, then paste values).") % {
             "formula": value.get("formula", "")
@@ -472,6 +475,10 @@ def parse_target(value) -> tuple[int | None, str | None]:
             return None, _("“%(value)s” is not a number; type a whole number such as 1350.") % {
                 "value": str(value)[:50]
             }
+    return _in_range(number)
+
+
+def _in_range(number: int) -> tuple[int | None, str | None]:
     if number < 0:
         return None, _("A target cannot be negative (%(value)s).") % {"value": number}
     if number > MAX_TARGET_VALUE:

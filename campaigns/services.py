@@ -169,12 +169,13 @@ def targets_bulk_set_many(
     if existing is None:
         existing = targets_locked_many(campaigns=[campaign for campaign, _values, _reason in batches])
     to_create, changed, reasons, all_counts = [], {}, {}, {}
+    schemes = set(Scheme.values)  # Scheme.values builds a new list at every call
     for campaign, values, change_reason in batches:
         reasons[campaign.pk] = change_reason[:CHANGE_REASON_MAX] if change_reason else ""
         counts = all_counts[campaign.pk] = {"created": 0, "changed": 0, "unchanged": 0}
         current = existing[campaign.pk]
         for unit, scheme, value in values:
-            if scheme not in Scheme.values:
+            if scheme not in schemes:
                 raise ValidationError({"scheme": _("Unknown scheme.")})
             if value is None or int(value) < 0:
                 raise ValidationError({"value": _("A target cannot be negative.")})
