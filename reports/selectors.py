@@ -208,25 +208,45 @@ def dashboard_rows(user, campaign: Campaign) -> list[SnapshotRow]:
     province, is checked there; what is left of the scope here is the user's unit. One query, written in SQL on
     PostgreSQL (resolving the ORM's query cost ~0.5 ms a view); elsewhere the ORM's, whose converters type SQLite's
     answers."""
+    return dashboard_snapshot(user, campaign, series=False)[0]
+
+
+def dashboard_snapshot(user, campaign: Campaign, *, series: bool) -> tuple[list[SnapshotRow], dict | None]:
+    """dashboard_rows, and with `series` the cumulative_series of what the user sees (the campaign, or their own
+    unit): on PostgreSQL both statements in one round trip (one query), elsewhere one query each."""
     unit_id = user_unit_id(user)
-    if connection.vendor == "postgresql":
-        qn = connection.ops.quote_name
-        columns = ", ".join(f"t.{qn(c)}" for c in TOTAL_COLUMNS)
-        unit = " AND t.unit_id = %s" if unit_id else ""
-        sql = (
-            f"SELECT {columns}, d.{qn('code')}, d.{qn('name')} FROM {qn(AttainmentTotal._meta.db_table)} t "  # noqa: S608 # nosec B608 - names from _meta, values are parameters
-            f"LEFT OUTER JOIN {qn(District._meta.db_table)} d ON d.id = t.unit_id WHERE t.campaign_id = %s{unit} "
-            f"ORDER BY t.scheme, t.rank_enrolled, d.{qn('code')}"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [campaign.pk, *([unit_id] if unit_id else [])])
-            values = cursor.fetchall()
-    else:
+    if connection.vendor != "postgresql":
         qs = AttainmentTotal.objects.filter(campaign_id=campaign.pk)
         qs = qs.filter(unit_id=unit_id) if unit_id else qs
         values = qs.order_by("scheme", "rank_enrolled", "unit__code").values_list(
             *TOTAL_COLUMNS, "unit__code", "unit__name"
         )
+        return _snapshot_rows(values), cumulative_series(campaign, unit_id=unit_id) if series else None
+    qn = connection.ops.quote_name
+    columns = ", ".join(f"t.{qn(c)}" for c in TOTAL_COLUMNS)
+    unit = " AND t.unit_id = %s" if unit_id else ""
+    sql = (
+        f"SELECT {columns}, d.{qn('code')}, d.{qn('name')} FROM {qn(AttainmentTotal._meta.db_table)} t "  # noqa: S608 # nosec B608 - names from _meta, values are parameters
+        f"LEFT OUTER JOIN {qn(District._meta.db_table)} d ON d.id = t.unit_id WHERE t.campaign_id = %s{unit} "
+        f"ORDER BY t.scheme, t.rank_enrolled, d.{qn('code')}"
+    )
+    params = [campaign.pk, *([unit_id] if unit_id else [])]
+    if series:
+        series_sql, series_params = _series_sql(campaign, unit_id)
+        sql, params = f"{sql}; {series_sql}", [*params, *series_params]
+    with connection.cursor() as cursor:
+        # Two statements in one execute: Django's psycopg cursors bind parameters on the client side, so they
+        # travel as one simple query, and nextset() reads the second answer.
+        cursor.execute(sql, params)
+        rows = _snapshot_rows(cursor.fetchall())
+        if not series:
+            return rows, None
+        cursor.nextset()
+        return rows, _series_from(cursor.fetchall())
+
+
+def _snapshot_rows(values) -> list[SnapshotRow]:
+    """SnapshotRows from (every column of TOTAL_COLUMNS, the unit's code, the unit's name) tuples."""
     rows = []
     width = len(TOTAL_COLUMNS)
     unit_at = TOTAL_COLUMNS.index("unit_id")
@@ -266,6 +286,13 @@ def freshness(campaign: Campaign, *, unit_id: int | None = None) -> Freshness:
 
 def cumulative_series(campaign: Campaign, *, unit_id: int | None = None) -> dict[str, list[tuple[datetime.date, int]]]:
     """Per scheme, the (day, cumulative enrolled) points summed over the units (or of one unit)."""
+    sql, params = _series_sql(campaign, unit_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _series_from(cursor.fetchall())
+
+
+def _series_sql(campaign: Campaign, unit_id: int | None) -> tuple[str, list]:
     # In SQL (resolving the ORM's GROUP BY cost ~0.4 ms of a dashboard's first view), in the order of the index
     # attainment_daily_series: PostgreSQL sums it without a sort, and from the index alone once the table is vacuumed.
     qn = connection.ops.quote_name
@@ -274,9 +301,10 @@ def cumulative_series(campaign: Campaign, *, unit_id: int | None = None) -> dict
         f"SELECT scheme, {qn('day')}, SUM({qn('count')}) FROM {qn(AttainmentDaily._meta.db_table)} "  # noqa: S608 # nosec B608 - names from _meta, values are parameters
         f"WHERE campaign_id = %s{unit} GROUP BY scheme, {qn('day')} ORDER BY scheme, {qn('day')}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign.pk, *([unit_id] if unit_id else [])])
-        grouped = cursor.fetchall()
+    return sql, [campaign.pk, *([unit_id] if unit_id else [])]
+
+
+def _series_from(grouped) -> dict[str, list[tuple[datetime.date, int]]]:
     out: dict[str, list] = {s: [] for s in Scheme.values}
     running: dict[str, int] = dict.fromkeys(Scheme.values, 0)
     for scheme, day, n in grouped:
