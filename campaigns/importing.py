@@ -2,7 +2,9 @@
 old → new per scheme) → apply (every row or none).
 
 The browser, the command line and the tests all go through `read_table`, `build_preview` and `import_apply`, so
-they cannot disagree. Nothing here evaluates a formula: a formula cell is reported, never computed.
+they cannot disagree; `build_previews` and `import_apply_many` do the same for several files at once (one per
+campaign, all or nothing), in the queries of one file. Nothing here evaluates a formula: a formula cell is reported,
+never computed.
 """
 
 from __future__ import annotations

@@ -99,6 +99,13 @@ def test_two_files_are_imported_in_one_run_each_with_its_history_and_audit_event
     assert Target.history.count() == 8
 
 
+def test_each_file_may_be_followed_by_its_campaign(tmp_path, north, south, unit, other_unit, foreign_unit):
+    north_file, south_file = _files(tmp_path, unit, other_unit, foreign_unit)
+    output = _run(str(north_file), "--campaign", north.slug, str(south_file), "--campaign", south.slug)
+    assert "2 files (0 with problems): 8 new" in output
+    assert Target.objects.filter(campaign=south, unit=foreign_unit).count() == 2
+
+
 def test_changed_targets_of_several_campaigns_are_updated_with_their_own_files_in_the_history(
     tmp_path, north, south, unit, other_unit, foreign_unit, admin_user
 ):

@@ -25,6 +25,13 @@ class Command(BaseCommand):
         "problem."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Files and --campaign options may alternate (FILE --campaign SLUG FILE --campaign SLUG …), each file
+        # followed by its campaign, as well as all the files first.
+        parser.parse_args = parser.parse_intermixed_args
+        return parser
+
     def add_arguments(self, parser):
         parser.add_argument("file", nargs="+", help="XLSX or CSV file(s), one per campaign")
         parser.add_argument(
