@@ -1121,6 +1121,13 @@ def _figures_for_jobs(
             for name in fields:
                 source = campaign_stock if name in STOCK_ALL else campaign_growth
                 value = before.get(name) or 0
+                if deltas is not None:
+                    # Moved by the journal's changes of every unit: a unit without a row (one outside the
+                    # campaign's units) counts in the province too.
+                    for unit in j.units:
+                        value += (deltas.get((c.pk, unit, scheme)) or {}).get(name, 0)
+                    setattr(row, name, value)
+                    continue
                 for unit in j.units:
                     value -= (old.get((c.pk, unit, scheme)) or {}).get(name) or 0
                     value += (source.get((unit, scheme)) or {}).get(name, 0)

@@ -57,7 +57,10 @@ def _refresh(campaigns):
 def _assert_equals_full(campaigns):
     incremental = [snapshot_state(c) for c in campaigns]
     engine.snapshot_rebuild(campaigns=campaigns, as_of=AS_OF)
-    assert [snapshot_state(c) for c in campaigns] == incremental
+    full = [snapshot_state(c) for c in campaigns]
+    for c, mine, theirs in zip(campaigns, incremental, full, strict=True):
+        for part, a, b in zip(("totals", "daily"), mine, theirs, strict=True):
+            assert a == b, (c.slug, part, "incremental only", set(a) - set(b), "full only", set(b) - set(a))
 
 
 def test_every_write_is_journaled_per_campaign_it_can_move(two_campaigns, unit, other_unit, foreign_unit):
@@ -218,3 +221,23 @@ def test_a_change_committing_after_a_refresh_started_is_counted_once_by_the_next
     assert AttainmentTotal.objects.get(campaign=window, unit=unit, scheme=Scheme.VSI).enrolled == 3
     assert not EnrollmentChange.objects.filter(campaign_id=window.pk).exists()
     _assert_equals_full([window])
+
+
+def test_a_unit_new_to_the_snapshot_is_counted_whole_and_equals_a_full_run(two_campaigns, province, unit, monkeypatch):
+    """A unit that had no row (it ceased before the campaigns and had no enrollment in them) gets one: the refresh
+    builds the rows in Python from its counts instead of moving rows that do not exist."""
+    from tests.factories import DistrictFactory
+
+    ceased = DistrictFactory(province=province, code="9229", name="Huyện Cũ Thử", ceased_on=D(2023, 12, 1))
+    enroll(unit=ceased, on=D(2023, 6, 1), months=24)  # covered through the plan's comparison days
+    engine.snapshot_rebuild(campaigns=two_campaigns, as_of=AS_OF)
+    assert not AttainmentTotal.objects.filter(unit=ceased).exists()
+    applied = []
+    original = engine._totals_apply
+    monkeypatch.setattr(engine, "_totals_apply", lambda *a, **k: applied.append(1) or original(*a, **k))
+    enroll(unit=ceased, on=D(2024, 6, 11))  # a late correction recorded at the old unit
+    enroll(unit=unit, on=D(2024, 6, 11))
+    _refresh(two_campaigns)
+    assert applied == []  # the Python path
+    assert AttainmentTotal.objects.get(campaign=two_campaigns[1], unit=ceased, scheme=Scheme.VSI).active == 2
+    _assert_equals_full(two_campaigns)
