@@ -232,11 +232,12 @@ def test_the_after_commit_scheduling_of_an_entry_takes_a_fixed_number_of_queries
     finally:
         cache.delete(DEBOUNCE_KEY)
     assert len(queries) <= AFTER_COMMIT_MAX[connection.vendor], [q["sql"] for q in queries]
+    # The entry days are listed for SQLite's recount; PostgreSQL's refresh reads the change journal instead.
+    listed = connection.vendor != "postgresql"
     assert set(PendingRefresh.objects.values_list("campaign_id", "unit_id", "since", "days_only")) == {
-        (window.pk, unit.pk, D(2024, 3, 20), True),
-        (stock.pk, unit.pk, D(2024, 3, 20), True),
+        (window.pk, unit.pk, D(2024, 3, 20), listed),
+        (stock.pk, unit.pk, D(2024, 3, 20), listed),
     }
-    assert set(PendingRefreshDay.objects.values_list("campaign_id", "unit_id", "day")) == {
-        (window.pk, unit.pk, D(2024, 3, 20)),
-        (stock.pk, unit.pk, D(2024, 3, 20)),
-    }
+    assert set(PendingRefreshDay.objects.values_list("campaign_id", "unit_id", "day")) == (
+        {(window.pk, unit.pk, D(2024, 3, 20)), (stock.pk, unit.pk, D(2024, 3, 20))} if listed else set()
+    )
