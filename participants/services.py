@@ -383,14 +383,13 @@ def enrollment_record_for_person(
     organisation=None,
     agent=None,
     recorded_by=None,
-    person_known: bool = False,
 ) -> Enrollment:
     """The daily entry: finds the person by SI number or creates them, brings their details up to date
     (participant_upsert's rules) and records the enrollment (enrollment_record's rules), all or nothing.
 
     Built for the round trips of one save. On PostgreSQL a person the database does not know yet is created with
-    the enrollment and both history records in one statement (_new_person_enrollment_insert); `person_known=True`
-    (the caller knows the number is taken) skips that attempt. Otherwise the person's row is locked as it is read,
+    the enrollment and both history records in one statement (_new_person_enrollment_insert; for a known person
+    that attempt writes nothing and costs one round trip). Otherwise the person's row is locked as it is read,
     a person created here has no coverage to check, and there is no savepoint. When the database refuses a write
     (another officer created the same person at the same moment, or a write path that does not lock the person
     stored an overlapping coverage), the whole transaction is rolled back and run once more, and the second run
@@ -410,7 +409,7 @@ def enrollment_record_for_person(
         "agent": agent,
         "recorded_by": recorded_by,
     }
-    if connection.vendor == "postgresql" and not person_known:
+    if connection.vendor == "postgresql":
         enrollment = _new_person_enrollment_insert(person=person, entry=entry)
         if enrollment is not None:
             return enrollment
