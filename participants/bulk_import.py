@@ -799,26 +799,33 @@ SELECT n.row_no, n.si, n.name, n.dob, n.gender_v AS gender, n.commune_id, n.p_id
        n.unit_id, n.agent_id, n.org_id
 FROM bi_status s JOIN bi_norm n ON n.row_no = s.row_no
 WHERE s.status = 'create';
+ANALYZE bi_new;
 -- People: a new SI number becomes a person with its last row's details; a known person takes the last row's name,
 -- gender and commune where they differ (as participant_upsert does row after row).
 CREATE TEMP TABLE bi_person_last ON COMMIT DROP AS
-SELECT DISTINCT ON (si) si, name, dob, gender, commune_id, p_id FROM bi_new ORDER BY si, row_no DESC;
-ANALYZE bi_person_last;
-WITH ins AS (
-    INSERT INTO participants_participant (si_number, full_name, date_of_birth, gender, commune_id, occupation,
-                                          income_bracket, created_at)
-    SELECT si, name, dob, gender, commune_id, 'other', 'unknown', %(now)s FROM bi_person_last WHERE p_id IS NULL
-    ORDER BY si
-    RETURNING *
-)
+SELECT DISTINCT ON (si) si, name, dob, gender, commune_id, p_id, unit_id, scheme, enrolled_on, row_no
+FROM bi_new ORDER BY si, row_no DESC;
+-- A new person's id is drawn from the table's own sequence beforehand, numbered in the order in which the
+-- enrollments are inserted below (unit, scheme, day): the indexes led by the person (one start per person and
+-- scheme, the exclusion constraint's) are then filled from left to right rather than at a random page per row, and
+-- no second pass looks the new people up again by SI number.
+CREATE TEMP TABLE bi_person_new ON COMMIT DROP AS
+SELECT nextval(%(person_seq)s::regclass) AS id, o.si, o.name, o.dob, o.gender, o.commune_id
+FROM (SELECT * FROM bi_person_last WHERE p_id IS NULL ORDER BY unit_id, scheme, enrolled_on, row_no) o;
+CREATE TEMP TABLE bi_person_known ON COMMIT DROP AS
+SELECT p_id, name, gender, commune_id FROM bi_person_last WHERE p_id IS NOT NULL;
+ANALYZE bi_person_new;
+ANALYZE bi_person_known;
+INSERT INTO participants_participant (id, si_number, full_name, date_of_birth, gender, commune_id, occupation,
+                                      income_bracket, created_at)
+SELECT id, si, name, dob, gender, commune_id, 'other', 'unknown', %(now)s FROM bi_person_new;
 INSERT INTO participants_historicalparticipant (id, si_number, full_name, date_of_birth, gender, occupation,
     income_bracket, created_at, history_date, history_change_reason, history_type, commune_id, history_user_id)
-SELECT id, si_number, full_name, date_of_birth, gender, occupation, income_bracket, created_at, %(now)s, NULL, '+',
-       commune_id, NULL
-FROM ins;
+SELECT id, si, name, dob, gender, 'other', 'unknown', %(now)s, %(now)s, NULL, '+', commune_id, NULL
+FROM bi_person_new;
 WITH upd AS (
     UPDATE participants_participant p SET full_name = l.name, gender = l.gender, commune_id = l.commune_id
-    FROM bi_person_last l
+    FROM bi_person_known l
     WHERE p.id = l.p_id
       AND (p.full_name <> l.name OR p.gender <> l.gender OR p.commune_id IS DISTINCT FROM l.commune_id)
     RETURNING p.*
@@ -828,8 +835,8 @@ INSERT INTO participants_historicalparticipant (id, si_number, full_name, date_o
 SELECT id, si_number, full_name, date_of_birth, gender, occupation, income_bracket, created_at, %(now)s, NULL, '~',
        commune_id, NULL
 FROM upd;
-UPDATE bi_new b SET p_id = p.id FROM participants_participant p WHERE b.p_id IS NULL AND p.si_number = b.si;
--- Kinds: the running maximum of the person's earlier coverage in the scheme, existing records included.
+-- Kinds: the running maximum of the person's earlier coverage in the scheme, existing records included (only a
+-- person known before the import can have any: a new person's id was drawn just now).
 CREATE TEMP TABLE bi_kinds ON COMMIT DROP AS
 SELECT row_no, id, p_id, scheme, cov_start, kind, old_kind,
        CASE WHEN prev_end IS NULL THEN 'new' WHEN prev_end >= cov_start THEN 'renewal' ELSE 'resumed' END AS new_kind
@@ -837,9 +844,9 @@ FROM (
     SELECT u.*, max(u.cov_end) OVER (PARTITION BY u.p_id, u.scheme ORDER BY u.cov_start
                                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
     FROM (
-        SELECT b.row_no, NULL::bigint AS id, b.p_id, b.scheme, b.cov_start, b.cov_end, NULL::text AS kind,
-               NULL::text AS old_kind
-        FROM bi_new b
+        SELECT b.row_no, NULL::bigint AS id, coalesce(b.p_id, pn.id) AS p_id, b.scheme, b.cov_start, b.cov_end,
+               NULL::text AS kind, NULL::text AS old_kind
+        FROM bi_new b LEFT JOIN bi_person_new pn ON b.p_id IS NULL AND pn.si = b.si
         UNION ALL
         SELECT NULL, e.id, e.participant_id, e.scheme, e.coverage_start, e.coverage_end, e.kind, e.kind
         FROM participants_enrollment e
@@ -849,11 +856,12 @@ FROM (
 WITH ins AS (
     INSERT INTO participants_enrollment (participant_id, scheme, kind, enrolled_on, coverage_start, coverage_end,
         months, unit_id, commune_id, organisation_id, agent_id, recorded_by_id, created_at, updated_at)
-    SELECT b.p_id, b.scheme, k.new_kind, b.enrolled_on, b.cov_start, b.cov_end, b.months_i, b.unit_id,
+    SELECT k.p_id, b.scheme, k.new_kind, b.enrolled_on, b.cov_start, b.cov_end, b.months_i, b.unit_id,
            b.commune_id, b.org_id, b.agent_id, %(user)s, %(now)s, %(now)s
     FROM bi_new b JOIN bi_kinds k ON k.row_no = b.row_no
-    -- In the order of the largest index (unit, scheme, day): its pages are touched once each, not once per row.
-    ORDER BY b.unit_id, b.scheme, b.enrolled_on
+    -- In the order of the largest index (unit, scheme, day), then of the new people's ids: the pages of every index
+    -- but the commune's are touched once each, not once per row.
+    ORDER BY b.unit_id, b.scheme, b.enrolled_on, k.p_id
     RETURNING *
 )
 INSERT INTO participants_historicalenrollment (id, scheme, kind, enrolled_on, coverage_start, coverage_end, months,
@@ -869,11 +877,12 @@ FROM ins;
 REDERIVE_SQL = """
 WITH groups AS (
     SELECT DISTINCT b.p_id, b.scheme FROM bi_new b
-    WHERE EXISTS (SELECT 1 FROM participants_enrollment e
-                  WHERE e.participant_id = b.p_id AND e.scheme = b.scheme AND e.coverage_start > b.cov_start
-                    AND e.id IN (SELECT id FROM bi_kinds WHERE id IS NOT NULL))
-       OR EXISTS (SELECT 1 FROM bi_new m WHERE m.p_id = b.p_id AND m.scheme = b.scheme
-                    AND m.cov_start > b.cov_start AND m.row_no < b.row_no)
+    WHERE b.p_id IS NOT NULL  -- people known before the import: nobody else has records to re-derive
+      AND (EXISTS (SELECT 1 FROM participants_enrollment e
+                   WHERE e.participant_id = b.p_id AND e.scheme = b.scheme AND e.coverage_start > b.cov_start
+                     AND e.id IN (SELECT id FROM bi_kinds WHERE id IS NOT NULL))
+           OR EXISTS (SELECT 1 FROM bi_new m WHERE m.p_id = b.p_id AND m.scheme = b.scheme
+                        AND m.cov_start > b.cov_start AND m.row_no < b.row_no))
 ), upd AS (
     UPDATE participants_enrollment e SET kind = k.new_kind, updated_at = %(now)s
     FROM bi_kinds k JOIN groups g ON g.p_id = k.p_id AND g.scheme = k.scheme
@@ -890,7 +899,9 @@ FROM upd
 
 
 def _apply_sql(cursor, *, user) -> dict:
-    params = {"now": timezone.now(), "user": user.pk if user is not None else None}
+    cursor.execute("SELECT pg_get_serial_sequence('participants_participant', 'id')")
+    person_seq = cursor.fetchone()[0]
+    params = {"now": timezone.now(), "user": user.pk if user is not None else None, "person_seq": person_seq}
     _script(cursor, APPLY_SQL, params)
     cursor.execute(REDERIVE_SQL, params)
     cursor.execute(
@@ -914,7 +925,8 @@ def _apply_sql(cursor, *, user) -> dict:
 
 TEMP_TABLES = (
     "bi_stage, bi_err, bi_words, bi_dates, bi_months, bi_cref, bi_aref, bi_norm, bi_clean, bi_communes, "
-    "bi_scope_people, bi_people, bi_cand, bi_multi, bi_within, bi_status, bi_new, bi_person_last, bi_kinds"
+    "bi_scope_people, bi_people, bi_cand, bi_multi, bi_within, bi_status, bi_new, bi_person_last, bi_person_new, "
+    "bi_person_known, bi_kinds"
 )
 
 

@@ -133,7 +133,9 @@ class Participant(models.Model):
     income_bracket = models.CharField(_("income bracket"), max_length=8, choices=Income.choices, default=Income.UNKNOWN)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
-    history = HistoricalRecords()
+    # A history record is only ever read by its person's id (the record's page, the admin): the indexes on the SI
+    # number (twice) and the commune were written for every new person and read by nothing.
+    history = HistoricalRecords(no_db_index=["si_number", "commune"])
 
     class Meta:
         ordering = ["si_number"]
@@ -204,7 +206,10 @@ class Enrollment(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
-    history = HistoricalRecords()
+    # History records are read by the enrollment's id only (enrollment_history, the admin); history_user keeps its
+    # index for the SET NULL when a user is deleted. The indexes simple-history copies from every foreign key were
+    # each written for every saved row (six per row, six million per list import) and read by nothing.
+    history = HistoricalRecords(no_db_index=["participant", "unit", "commune", "organisation", "agent", "recorded_by"])
 
     class Meta:
         ordering = ["-enrolled_on", "-id"]
