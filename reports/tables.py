@@ -3,15 +3,16 @@
 import copy
 from html import escape as html_escape  # the same five characters as Django's escape, without its lazy wrapper
 from operator import attrgetter
+from types import SimpleNamespace
 
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.formats import get_format
 from django.utils.html import conditional_escape, escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.safestring import SafeData, mark_safe
 from django.utils.translation import gettext_lazy as _
 from django_tables2.data import TableListData
-from django_tables2.utils import Accessor, OrderBy
+from django_tables2.utils import Accessor, AttributeDict, OrderBy
 
 from participants.models import Scheme
 from reports import formatting
@@ -71,6 +72,22 @@ class RankingData(TableListData):
             self.data.sort(
                 key=lambda record, get=get: ((value := get(record)) is not None, value), reverse=key.is_descending
             )
+
+
+def _attrs_html(attrs) -> str:
+    """AttributeDict.as_html() (django-tables2) without format_html_join's per-value machinery: the attributes
+    with a value, callables called, the table-part keys left out, each escaped unless already safe."""
+    parts = []
+    for key, value in attrs.items():
+        value = value() if callable(value) else value
+        if key not in AttributeDict.blacklist and value is not None:
+            parts.append(f'{_escaped(key)}="{_escaped(value)}"')
+    return " ".join(parts)
+
+
+def _escaped(value) -> str:
+    """conditional_escape's text, without its lazy wrapper."""
+    return str(value) if isinstance(value, SafeData) else html_escape(str(value))
 
 
 def _value_getter(path: str):
@@ -194,7 +211,8 @@ class RankingTable(tables.Table):
         records = self.data.data if isinstance(self.data.data, list) else [row.record for row in self.rows]
         unit_url = reverse("reports:unit_detail", kwargs={"slug": self.campaign.slug, "code": "__code__"})
         schemes = {value: html_escape(str(label)) for value, label in Scheme.choices}
-        track = {flag: str(self.render_on_track(flag, AttainmentTotal(has_target=True))) for flag in (True, False)}
+        shown = SimpleNamespace(attained_pct=0, has_target=True)  # a row whose badge shows
+        track = {flag: str(self.render_on_track(flag, shown)) for flag in (True, False)}
         heads = []
         cells = []  # per column, one <td> per record: built a column at a time, then joined row by row
         for column in columns:
@@ -203,9 +221,9 @@ class RankingTable(tables.Table):
             if column.orderable and params is not None:
                 params[self.prefixed_order_by_field] = column.order_by_alias.next
                 label = f'<a href="?{html_escape(params.urlencode())}">{label}</a>'
-            heads.append(f'<th {attrs["th"].as_html()} scope="col">{label}</th>')
+            heads.append(f'<th {_attrs_html(attrs["th"])} scope="col">{label}</th>')
             name = column.name
-            opening = f"<td {attrs['td'].as_html()}>"
+            opening = f"<td {_attrs_html(attrs['td'])}>"
             default = f"{opening}{escape(column.default)}</td>"
             values = [getattr(r, name) for r in records] if name not in ("unit", "scheme", "on_track") else None
             if name == "unit":
@@ -235,6 +253,6 @@ class RankingTable(tables.Table):
             for i, row in enumerate(zip(*cells, strict=True))
         )
         return mark_safe(  # noqa: S308 # nosec B308 B703 - every value escaped above
-            f'<div class="table-container table-responsive"><table {self.attrs.as_html()}><thead><tr>'
+            f'<div class="table-container table-responsive"><table {_attrs_html(self.attrs)}><thead><tr>'
             f"{''.join(heads)}</tr></thead><tbody>{body}</tbody></table></div>"
         )

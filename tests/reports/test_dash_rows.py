@@ -113,3 +113,19 @@ def test_the_cumulative_series_sums_the_units_day_by_day(snapshots, unit):
     for scheme, points in series.items():
         expected = sum(r.enrolled for r in daily.filter(scheme=scheme))
         assert (points[-1][1] if points else 0) == expected
+
+
+def test_the_attributes_are_written_as_django_tables2_writes_them():
+    from django.utils.safestring import mark_safe
+    from django_tables2.utils import AttributeDict
+
+    from reports.tables import _attrs_html
+
+    for attrs in (
+        {"class": "text-end text-nowrap"},
+        {"class": None, "id": "x"},
+        {"class": 'a "b" <c> & d', "data-x": lambda: "called", "th": {"class": "no"}, "_ordering": {}},
+        {"title": mark_safe("<b>safe</b>"), "data-n": 3},
+        {},
+    ):
+        assert _attrs_html(AttributeDict(attrs)) == AttributeDict(attrs).as_html()
