@@ -6,6 +6,7 @@ import datetime
 import functools
 import unicodedata
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Count, Max, Q
@@ -494,11 +495,13 @@ def _new_person_enrollment_insert(*, person: dict, entry: dict) -> Enrollment | 
     them, in one statement: a daily entry is mostly a new person, and four INSERTs plus a read and a transaction's
     two ends cost the save seven round trips. Returns None, having written nothing, when the SI number is taken
     (ON CONFLICT DO NOTHING; an officer creating the same person at the same moment is waited for): the caller then
-    takes the locked path. Model signals other than simple-history's are not sent (the project has none on these
-    models); the enrollments_changed signal is, as for every entry."""
+    takes the locked path. No model signal is sent: the project has no receiver on these models' saves besides
+    simple-history's, whose records this statement writes, and the audit trail's receiver of simple-history's own
+    signals records changes and deletions, not creations. The enrollments_changed signal is sent, as for every
+    entry."""
     statement = _new_person_statement()
-    if statement is None:
-        return None
+    if statement is None or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return None  # the ORM path, whose saves do what simple-history's settings say
     sql, p_fields, hp_own, e_fields, he_own = statement
     validate_dates(scheme=entry["scheme"], date_of_birth=person["date_of_birth"], enrolled_on=entry["enrolled_on"])
     agent = entry["agent"]

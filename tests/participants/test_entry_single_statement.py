@@ -172,3 +172,14 @@ def test_the_requests_user_is_read_with_role_scope_and_device_in_one_query(clien
     assert len(user_reads) == 1
     separate = ('SELECT "otp_totp_totpdevice"', 'SELECT "districts_userscope"', 'SELECT "auth_group"')
     assert not [q["sql"] for q in queries.captured_queries if q["sql"].startswith(separate)]
+
+
+@pytest.mark.django_db
+def test_with_history_switched_off_a_new_persons_entry_writes_no_history_record(unit, commune, staff_user):
+    from django.test import override_settings
+
+    with override_settings(SIMPLE_HISTORY_ENABLED=False):
+        enrollment = enrollment_record_for_person(**_entry("2409100008", unit, commune, staff_user))
+    assert enrollment.kind == "new"
+    assert not enrollment.history.exists()
+    assert not Participant.objects.get(si_number="2409100008").history.exists()
