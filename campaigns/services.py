@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Target
+from campaigns.signals import targets_changed_on_commit
 from participants.models import Scheme
 
 # simple-history keeps the reason in a 100-character column.
@@ -50,12 +51,14 @@ def target_set(
         target = Target(campaign=campaign, unit=unit, scheme=scheme, value=int(value))
         _stamp(target, history_user=history_user, change_reason=change_reason)
         target.save()
+        targets_changed_on_commit([campaign.pk])
         return target, "created"
     if target.value == int(value):
         return target, "unchanged"
     target.value = int(value)
     _stamp(target, history_user=history_user, change_reason=change_reason)
     target.save(update_fields=["value"])
+    targets_changed_on_commit([campaign.pk])
     return target, "changed"
 
 
@@ -69,6 +72,7 @@ def target_clear(*, campaign: Campaign, unit, scheme: str, history_user=None, ch
         return False
     _stamp(target, history_user=history_user, change_reason=change_reason)
     target.delete()
+    targets_changed_on_commit([campaign.pk])
     return True
 
 
@@ -203,6 +207,7 @@ def targets_bulk_set_many(
         _targets_history_write(
             created=[t.pk for t in to_create], changed=list(changed), user=history_user, reasons=reasons
         )
+        targets_changed_on_commit(pk for pk, counts in all_counts.items() if counts["created"] or counts["changed"])
     return all_counts
 
 

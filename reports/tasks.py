@@ -133,9 +133,15 @@ def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[in
     engine.pending_mark(
         touched, since=min(days) if days else None, days=days, coverage_since=coverage_since, windows=windows
     )
+    _refresh_enqueue()
+    return touched
+
+
+def _refresh_enqueue() -> None:
+    """Enqueues one debounced refresh of every pending mark, unless one is queued already."""
     try:
         if not cache.add(DEBOUNCE_KEY, 1, debounce_seconds()):
-            return touched  # a refresh is already queued and will pick these marks up
+            return  # a refresh is already queued and will pick these marks up
     except Exception:
         logger.warning("cache unavailable; enqueueing the attainment refresh without debounce")
     if not enqueue(refresh_pending, countdown=debounce_seconds()):
@@ -143,7 +149,20 @@ def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[in
             cache.delete(DEBOUNCE_KEY)
         except Exception:
             logger.debug("cache unavailable", exc_info=True)
-    return touched
+
+
+def on_targets_changed(sender, *, campaign_ids, **kwargs) -> None:
+    """Receiver of campaigns.signals.targets_changed (sent after commit): every unit of those campaigns is marked
+    pending (their rows and the province's are derived again with the new targets) and one refresh is enqueued."""
+    try:
+        touched = engine._campaign_units(list(Campaign.objects.filter(pk__in=campaign_ids)))
+        if not any(touched.values()):
+            return
+        engine.pending_mark(touched)
+        _refresh_enqueue()
+    except Exception:
+        # The targets are saved; the nightly run will catch up.
+        logger.exception("could not schedule the attainment refresh for campaigns %s", sorted(campaign_ids))
 
 
 def on_enrollments_changed(sender, *, unit_ids, days, coverage_since=None, **kwargs) -> None:

@@ -189,7 +189,7 @@ def test_the_import_functions_refuse_two_files_for_one_campaign(north, unit):
 
 # However many province files: the same queries as for one (test_import_queries holds one file to 3 and 11).
 @pytest.mark.django_db(transaction=True)
-def test_many_province_files_take_the_queries_of_one(tmp_path, django_assert_max_num_queries):
+def test_many_province_files_take_the_queries_of_one(tmp_path, django_assert_max_num_queries, import_queries_only):
     from tests.campaigns.test_import_queries import COMMIT_QUERIES, PREVIEW_QUERIES, _province_file
     from tests.factories import DistrictFactory, ProvinceFactory, UserFactory
 

@@ -62,7 +62,7 @@ def _province_file(path, units, value):
 # Outside a test transaction, so that BEGIN/COMMIT and the audit event's plain INSERT count as in production.
 @pytest.mark.django_db(transaction=True)
 def test_a_province_file_is_previewed_and_imported_in_a_fixed_number_of_queries(
-    tmp_path, province, admin_user, django_assert_max_num_queries
+    tmp_path, province, admin_user, django_assert_max_num_queries, import_queries_only
 ):
     import io
 
