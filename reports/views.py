@@ -303,9 +303,11 @@ def _snapshot_fragments(request, campaign, table, headline, unit_rows, unit_id, 
 @login_required
 @require_safe  # read-only: a POST is a wrong method (405), not a second GET
 def campaign_dashboard(request, slug):
-    """A campaign's dashboard: 8 queries at most with the middleware's three (session, user, second factor) — the
-    user's role and scope, the campaign with its freshness, its snapshot rows, the daily series (window campaigns) and
-    the stored breakdown; tests/reports/test_dashboard_queries.py holds it there."""
+    """A campaign's dashboard: 8 queries at most with the middleware's — the campaign with its freshness, its
+    snapshot rows with the daily series (window campaigns) in the same round trip, and the stored breakdown;
+    tests/reports/test_dashboard_queries.py holds it there. The first view of a snapshot reads its rows without
+    model instances (selectors.dashboard_snapshot) and writes the cards and the ranking in Python (cards_html,
+    RankingTable.fast_html); the views after it reuse those fragments (_FRAGMENTS)."""
     role = _role(request)
     campaign = selectors.dashboard_campaign(request.user, slug)
     if campaign is None:
