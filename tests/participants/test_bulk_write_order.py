@@ -1,14 +1,20 @@
 """How the set-based list import writes (PostgreSQL): new people's ids drawn in the order their enrollments are
-inserted, and the history tables carrying only the indexes something reads."""
+inserted, the history tables carrying only the indexes something reads, and the per-scheme exclusion constraints
+that every insert maintains."""
 
+import datetime
 import io
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from participants import bulk_import
-from participants.models import Enrollment, Participant
+from participants.models import Enrollment, Participant, Scheme
+from tests.factories import ParticipantFactory
+from tests.participants.conftest import record
 from tests.participants.test_bulk_import import csv_bytes, person_row
+
+D = datetime.date
 
 pytestmark = [
     pytest.mark.django_db,
@@ -65,3 +71,32 @@ def test_history_tables_index_only_the_record_id_its_date_and_its_user():
     expected = {"history_id", "id", "history_date", "history_user_id"}
     assert _indexed_columns(Enrollment.history.model._meta.db_table) == expected
     assert _indexed_columns(Participant.history.model._meta.db_table) == expected
+
+
+def test_every_scheme_has_its_exclusion_constraint_against_overlapping_coverage():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'participants_enrollment'::regclass AND contype = 'x'"
+        )
+        definitions = [d for (d,) in cursor.fetchall()]
+    for scheme in Scheme.values:
+        assert [d for d in definitions if f"'{scheme}'::text" in d and "participant_id WITH =" in d], scheme
+
+
+@pytest.mark.parametrize("scheme", Scheme.values)
+def test_the_database_refuses_overlapping_coverage_in_a_scheme_and_allows_it_in_the_other(scheme, unit, commune):
+    person = ParticipantFactory()
+    record(person, unit=unit, commune=commune, scheme=scheme, start=D(2024, 1, 1), months=12)
+    other = next(s for s in Scheme.values if s != scheme)
+    insert = (
+        "INSERT INTO participants_enrollment (participant_id, scheme, kind, enrolled_on, coverage_start, coverage_end, "
+        "months, unit_id, commune_id, created_at, updated_at) VALUES (%s, %s, 'new', %s, %s, %s, 12, %s, %s, now(), now())"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(insert, [person.pk, other, D(2024, 2, 1), D(2024, 2, 1), D(2025, 2, 1), unit.pk, commune.pk])
+        with pytest.raises(IntegrityError), transaction.atomic():
+            cursor.execute(
+                insert, [person.pk, scheme, D(2024, 6, 1), D(2024, 6, 1), D(2025, 6, 1), unit.pk, commune.pk]
+            )
+    assert Enrollment.objects.filter(participant=person).count() == 2
