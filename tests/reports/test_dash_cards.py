@@ -61,3 +61,33 @@ def test_the_cards_show_the_stock_comparisons_only_on_a_stock_campaign(snapshots
         assert "New / resumed" in cards_html(selectors.dashboard_rows(manager_user, window), window)
         assert "No figures have been computed" in cards_html([], window)
     assert AttainmentTotal.objects.filter(campaign=stock).exists()
+
+
+@pytest.mark.parametrize("language", ["vi", "en"])
+def test_the_breakdown_written_directly_matches_the_template(snapshots, manager_user, unit, language):
+    from reports.views import _breakdown_context, breakdown_html
+
+    campaign = snapshots[0]
+    with translation.override(language):
+        for own in (None, unit):
+            context = _breakdown_context(manager_user, campaign, D(2024, 3, 25), unit=own)
+            variants = [
+                context,
+                {**context, "breakdown_live": True, "breakdown_pending": True, "breakdown_chart": None},
+                {**context, "breakdown": [{**s, "groups": []} for s in context["breakdown"]]},
+                {
+                    **context,
+                    "breakdown": [
+                        {
+                            "title": 'Theo <nhóm> & "tuổi"',
+                            "groups": [
+                                {"label": "<b>&", "vsi_text": "1.234", "hi_family_text": "–", "total_text": "0"}
+                            ],
+                        }
+                    ],
+                },
+                {**context, "breakdown": []},
+            ]
+            for variant in variants:
+                expected = render_to_string("reports/inc/breakdown.html", variant)
+                assert breakdown_html(variant) == expected
