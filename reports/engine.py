@@ -1611,6 +1611,44 @@ def pending_mark(
         cursor.execute(upsert, params)
 
 
+def pending_mark_touched(
+    *, unit_ids: Iterable[int], days: Iterable[datetime.date], coverage_since: datetime.date | None = None
+) -> dict[int, set[int]]:
+    """PostgreSQL: `campaigns_touched` and `pending_mark` of what it finds in one statement (an entry's after-commit
+    step is one round trip): the touched campaign units are upserted as marks from the entry's first day (no days
+    listed: the refresh reads the change journal) and returned."""
+    unit_ids, days = sorted(set(unit_ids)), sorted(set(days))
+    if not unit_ids:
+        return {}
+    qn = connection.ops.quote_name
+    campaigns, units, table = (qn(m._meta.db_table) for m in (Campaign, District, PendingRefresh))
+    stock = "c.measure = %s" + (" AND c.end_date >= %s" if coverage_since is not None else "")
+    params: list = [timezone.now(), days[0] if days else None, coverage_since, Campaign.Measure.STOCK.value]
+    if coverage_since is not None:
+        params.append(coverage_since)
+    params += [days, unit_ids]
+    rows = _sql(
+        f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) "  # noqa: S608 # nosec B608 - table names from the models' _meta, quoted; every value is a %s parameter
+        f"SELECT c.id, u.id, %s::timestamptz, %s::date, false, %s::date FROM {campaigns} c "
+        f"JOIN {units} u ON u.province_id = c.province_id "
+        f"WHERE (({stock}) OR EXISTS (SELECT 1 FROM unnest(%s::date[]) d(day) "
+        f"WHERE d.day >= c.start_date AND d.day <= c.end_date)) AND u.id = ANY(%s) "
+        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
+        f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
+        f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
+        f"days_only = false, "
+        f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
+        f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
+        f"ELSE {table}.coverage_since END "
+        f"RETURNING campaign_id, unit_id",
+        params,
+    )
+    out: dict[int, set[int]] = {}
+    for campaign_id, unit_id in rows:
+        out.setdefault(campaign_id, set()).add(unit_id)
+    return out
+
+
 def _day_marks_insert_sql(rows: list[tuple[int, int, datetime.date]]) -> tuple[str, list]:
     """PostgreSQL: the INSERT of the listed days, one statement whatever their number (three arrays)."""
     table = connection.ops.quote_name(PendingRefreshDay._meta.db_table)

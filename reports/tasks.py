@@ -13,7 +13,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
-from django.db import OperationalError
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from campaigns.models import Campaign
@@ -125,6 +125,11 @@ def enqueue(task, *args, **options) -> bool:
 
 def refresh_schedule(*, unit_ids, days, coverage_since=None) -> dict[int, set[int]]:
     """Marks the touched campaign units pending (in the database) and enqueues one debounced refresh for all."""
+    if connection.vendor == "postgresql":
+        touched = engine.pending_mark_touched(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
+        if touched:
+            _refresh_enqueue()
+        return touched
     touched, windows = engine.campaigns_touched_windows(unit_ids=unit_ids, days=days, coverage_since=coverage_since)
     if not touched:
         return touched

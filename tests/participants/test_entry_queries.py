@@ -202,7 +202,7 @@ def test_an_overlap_stored_behind_the_persons_lock_is_refused_with_a_link_not_an
 # What the save does after its commit (the enrollments_changed receiver of the reports app): one query for the
 # touched campaigns of the unit's province with their windows, then the pending mark and its days in one statement
 # (PostgreSQL); SQLite writes them as two statements inside a savepoint.
-AFTER_COMMIT_MAX = {"postgresql": 2, "sqlite": 5}
+AFTER_COMMIT_MAX = {"postgresql": 1, "sqlite": 5}
 
 
 @pytest.mark.django_db
