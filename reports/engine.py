@@ -567,6 +567,17 @@ def _daily_swap() -> None:
         cursor.execute(f"ALTER INDEX {BUILD_TABLE}_series RENAME TO attainment_daily_series")
 
 
+def _daily_vacuum() -> None:
+    """After a swap has committed: VACUUM (ANALYZE) of the new daily table (~0.1 s for half a million rows), so that
+    its visibility map lets the dashboard's series be read from the covering index alone, and the planner knows the
+    table, without waiting for autovacuum. A failure here leaves a correct snapshot: it is logged, not raised."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (ANALYZE) {AttainmentDaily._meta.db_table}")
+    except Exception:
+        logger.warning("could not vacuum the new daily table", exc_info=True)
+
+
 def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) -> int:
     """Rewrites the daily series: whole campaigns for `full` (delete, then one INSERT … SELECT), and for `partial`
     the marked units from their first rewritten day, recounted in one statement; on PostgreSQL only the day rows
@@ -1433,6 +1444,8 @@ def snapshot_rebuild(
             # REPEATABLE READ transaction could not delete.
             with transaction.atomic():
                 _marks_clear(full, partial, marks_before or run.started_at)
+        if swap and not connection.in_atomic_block:
+            _daily_vacuum()
     except Exception as exc:
         run.status = RecomputeRun.Status.FAILED
         run.error = f"{type(exc).__name__}: {exc}"[:2000]

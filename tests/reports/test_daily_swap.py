@@ -33,3 +33,15 @@ def test_the_swapped_daily_table_has_the_migrations_indexes_and_constraints(marc
     run = engine.snapshot_rebuild(as_of=datetime.date(2024, 3, 25))  # every campaign: built and swapped
     assert run.daily_rows
     assert _structure() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_full_run_outside_a_transaction_vacuums_the_new_daily_table(march_enrollments):
+    """The dashboard's series is read from the covering index alone only once the new table's pages are known to
+    be all visible: the run vacuums it after its commit instead of waiting for autovacuum."""
+    assert not connection.in_atomic_block
+    engine.snapshot_rebuild(as_of=datetime.date(2024, 3, 25))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relpages, relallvisible FROM pg_class WHERE relname = 'reports_attainmentdaily'")
+        pages, all_visible = cursor.fetchone()
+    assert pages >= 1 and all_visible == pages
