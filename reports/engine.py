@@ -564,8 +564,9 @@ def _daily_swap() -> None:
         cursor.execute(f"DROP TABLE {t}")
         cursor.execute(f"ALTER TABLE {BUILD_TABLE} RENAME TO {t}")
         cursor.execute(f"ALTER TABLE {t} ADD CONSTRAINT {t}_pkey PRIMARY KEY USING INDEX {BUILD_TABLE}_pkey")
-        # A unique index, not a table constraint, as Django makes a UniqueConstraint that has INCLUDE columns.
-        cursor.execute(f"ALTER INDEX {BUILD_TABLE}_unique RENAME TO attainment_daily_unique")
+        cursor.execute(
+            f"ALTER TABLE {t} ADD CONSTRAINT attainment_daily_unique UNIQUE USING INDEX {BUILD_TABLE}_unique"
+        )
         cursor.execute(f"ALTER SEQUENCE {BUILD_TABLE}_id_seq RENAME TO {t}_id_seq")
 
 

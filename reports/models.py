@@ -219,11 +219,11 @@ class AttainmentDaily(models.Model):
         # dashboard's cumulative chart (selectors.cumulative_series: a campaign's days summed over its units) is
         # answered from the index alone once the table is vacuumed (the full run vacuums the table it swaps in).
         # A second index in (campaign, scheme, day) order saved ~0.3 ms a first view but cost every full run
-        # ~0.3 s to build and every incremental update one more index entry per day row. SQLite ignores INCLUDE.
+        # ~0.3 s to build and every incremental update one more index entry per day row.
+        # On PostgreSQL the constraint's index carries the count (migration 0013 and engine._daily_build; declared
+        # here without INCLUDE, which SQLite cannot honour and would otherwise skip the uniqueness altogether).
         constraints = [
-            models.UniqueConstraint(
-                fields=["campaign", "unit", "scheme", "day"], include=["count"], name="attainment_daily_unique"
-            ),
+            models.UniqueConstraint(fields=["campaign", "unit", "scheme", "day"], name="attainment_daily_unique"),
         ]
 
     def __str__(self):
