@@ -1542,6 +1542,20 @@ def campaigns_touched_windows(
 MAX_DAY_MARKS = 20_000
 
 
+def _mark_conflict(table: str) -> str:
+    """The upsert rule of a mark made again: its time moves forward, its first day and coverage start back (an
+    empty one wins: the whole series, every comparison day), and it lists days only while every change did."""
+    return (
+        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
+        f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
+        f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
+        f"days_only = ({table}.days_only AND excluded.days_only), "
+        f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
+        f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
+        f"ELSE {table}.coverage_since END"
+    )
+
+
 def pending_mark(
     touched: dict[int, set[int]],
     *,
@@ -1603,13 +1617,7 @@ def pending_mark(
         ]
     upsert = (
         f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) {values} "  # noqa: S608 # nosec B608 - table and column names come from the models' _meta, quoted; every value is a %s parameter
-        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
-        f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
-        f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
-        f"days_only = ({table}.days_only AND excluded.days_only), "
-        f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
-        f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
-        f"ELSE {table}.coverage_since END"
+        f"{_mark_conflict(table)}"
     )
     if connection.vendor == "postgresql":
         # One statement, one round trip and one commit: the days' INSERT rides in a CTE (data-modifying CTEs run
@@ -1649,14 +1657,7 @@ def pending_mark_touched(
         f"JOIN {units} u ON u.province_id = c.province_id "
         f"WHERE (({stock}) OR EXISTS (SELECT 1 FROM unnest(%s::date[]) d(day) "
         f"WHERE d.day >= c.start_date AND d.day <= c.end_date)) AND u.id = ANY(%s) "
-        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
-        f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
-        f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
-        f"days_only = false, "
-        f"coverage_since = CASE WHEN {table}.coverage_since IS NULL OR excluded.coverage_since IS NULL THEN NULL "
-        f"WHEN excluded.coverage_since < {table}.coverage_since THEN excluded.coverage_since "
-        f"ELSE {table}.coverage_since END "
-        f"RETURNING campaign_id, unit_id",
+        f"{_mark_conflict(table)} RETURNING campaign_id, unit_id",
         params,
     )
     out: dict[int, set[int]] = {}
