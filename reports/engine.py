@@ -1546,7 +1546,7 @@ def _mark_conflict(table: str) -> str:
     """The upsert rule of a mark made again: its time moves forward, its first day and coverage start back (an
     empty one wins: the whole series, every comparison day), and it lists days only while every change did."""
     return (
-        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "
+        f"ON CONFLICT (campaign_id, unit_id) DO UPDATE SET marked_at = excluded.marked_at, "  # nosec B608 - a quoted table name, no value
         f"since = CASE WHEN {table}.since IS NULL OR excluded.since IS NULL THEN NULL "
         f"WHEN excluded.since < {table}.since THEN excluded.since ELSE {table}.since END, "
         f"days_only = ({table}.days_only AND excluded.days_only), "
