@@ -463,6 +463,11 @@ def measure_incremental(results: list, rows: int) -> None:
         (f"one day's {rows:,} rows", [DAY], "900", THRESHOLDS["incremental_day"]),
         (f"{rows:,} late entries over 7 days", week, "905", THRESHOLDS["incremental_week"]),
     ):
+        # A long-running process publishes with its broker connection and producer pool already set up: the first
+        # publish of this process (~100 ms) is paid here, untimed, by one enqueue and the refresh that takes it
+        # (nothing is pending yet; the refresh clears the debounce key, so the timed receiver publishes again).
+        tasks._refresh_enqueue()
+        tasks.refresh_pending()
         unit_ids = rows_insert(days, rows, prefix)
         # The engine's small, busy tables as autovacuum keeps them in production (it may be off on a bench machine:
         # `SHOW autovacuum`), so that a run does not pay for every earlier run's dead rows.

@@ -472,6 +472,13 @@ def _d(value: datetime.date):
     return connection.ops.adapt_datefield_value(value)
 
 
+def _array(values: Iterable) -> str:
+    """PostgreSQL: a list of ints, dates or booleans (None as NULL) as an array's text, for a `%s::type[]`
+    parameter. psycopg dumps a Python list element by element on the client (about 12 ms a refresh for the
+    thousands of keys it sends); this is one join."""
+    return "{" + ",".join("NULL" if v is None else str(v) for v in values) + "}"
+
+
 def _names() -> dict[str, str]:
     qn = connection.ops.quote_name
     return {
@@ -533,7 +540,8 @@ def _daily_build(full: list[_Job], until: datetime.date) -> int:
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {BUILD_TABLE}")
         cursor.execute(
-            f"CREATE TABLE {BUILD_TABLE} AS SELECT row_number() OVER () AS id, g.campaign_id, g.unit_id, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            # In day order: one day's rows (what a refresh after a day's entries moves) share a few pages.
+            f"CREATE TABLE {BUILD_TABLE} AS SELECT row_number() OVER (ORDER BY g.d) AS id, g.campaign_id, g.unit_id, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
             f'CAST(g.scheme AS varchar(16)) COLLATE "default" AS scheme, g.d AS {qn("day")}, '
             f"CAST(g.n AS integer) AS {qn('count')}, CAST(g.nw AS integer) AS new FROM ({select}) g",
             params,
@@ -666,7 +674,7 @@ def _journal_take(all_ids: list[int] | None, partial: list[_Job]) -> None:
     `_delta_sums`. The rows of the campaigns rebuilt whole are dropped: their count, in the same snapshot, has them.
     """
     journal = connection.ops.quote_name(EnrollmentChange._meta.db_table)
-    where, params = ("", []) if all_ids is None else ("WHERE campaign_id = ANY(%s)", [list(all_ids)])
+    where, params = ("", []) if all_ids is None else ("WHERE campaign_id = ANY(%s::bigint[])", [_array(all_ids)])
     partial_ids = [j.campaign.pk for j in partial]
     with connection.cursor() as cursor:
         # Dropped at the commit; inside a caller's transaction (tests) a second run finds it still there.
@@ -679,10 +687,10 @@ def _journal_take(all_ids: list[int] | None, partial: list[_Job]) -> None:
             f"WITH taken AS (DELETE FROM {journal} {where} RETURNING campaign_id, unit_id, scheme, kind, "  # noqa: S608 # nosec B608 - table name from the model's _meta, quoted; every value is a %s parameter
             f"enrolled_on, coverage_start, coverage_end, sign) "
             f"INSERT INTO engine_delta SELECT campaign_id, unit_id, scheme, kind, enrolled_on, coverage_start, "
-            f"coverage_end, SUM(sign) FROM taken WHERE campaign_id = ANY(%s) "
+            f"coverage_end, SUM(sign) FROM taken WHERE campaign_id = ANY(%s::bigint[]) "
             f"GROUP BY campaign_id, unit_id, scheme, kind, enrolled_on, coverage_start, coverage_end "
             f"HAVING SUM(sign) <> 0",
-            [*params, partial_ids],
+            [*params, _array(partial_ids)],
         )
         if partial_ids:
             cursor.execute("ANALYZE engine_delta")
@@ -700,7 +708,7 @@ def _jobs_table(partial: list[_Job]) -> tuple[str, list]:
     types = ["bigint[]", "date[]", "date[]", *(["date[]"] * len(STOCK_ALL))]
     names = ["campaign_id", "first_day", "last_day", *(f"d{i}" for i in range(len(STOCK_ALL)))]
     sql = f"(SELECT * FROM unnest({', '.join(f'%s::{t}' for t in types)}) AS p({', '.join(names)}))"  # noqa: S608 # nosec B608 - fixed types and column names
-    return sql, columns
+    return sql, [_array(column) for column in columns]
 
 
 def _daily_apply(partial: list[_Job]) -> int:
@@ -756,23 +764,20 @@ def _delta_sums(partial: list[_Job]) -> dict[tuple[int, int, str], dict]:
     return out
 
 
-def _totals_complete(partial: list[_Job]) -> bool:
-    """Whether every unit of the partial jobs has its two rows (one per scheme) and each campaign its province's."""
+def _totals_apply_complete(partial: list[_Job], run, computed_at) -> int | None:
+    """PostgreSQL: `_totals_apply` when every unit of the partial jobs has its two rows (one per scheme) and each
+    campaign its province's: the rows written; else None, with the UPDATE undone (a savepoint), for the caller to
+    build the rows in Python. One statement in the usual case, instead of counting the rows first."""
     if not partial:
-        return True
+        return 0
     wanted = sum(len(j.units) + 1 for j in partial) * len(Scheme.values)
-    return _totals_count(partial) == wanted
-
-
-def _totals_count(partial: list[_Job]) -> int:
-    """PostgreSQL: how many total rows the partial jobs' units and provinces have (a hash join on the keys)."""
-    table = connection.ops.quote_name(AttainmentTotal._meta.db_table)
-    keys = [(j.campaign.pk, u) for j in partial for u in (*j.units, 0)]
-    return _sql(
-        f"SELECT count(*) FROM unnest(%s::bigint[], %s::bigint[]) AS k(campaign_id, unit_key) "  # noqa: S608 # nosec B608 - a quoted table name; every value is a %s parameter
-        f"JOIN {table} t ON t.campaign_id = k.campaign_id AND COALESCE(t.unit_id, 0) = k.unit_key",
-        [[c for c, _u in keys], [u for _c, u in keys]],
-    )[0][0]
+    savepoint = transaction.savepoint()
+    written = _totals_apply(partial, run, computed_at)
+    if written == wanted:
+        transaction.savepoint_commit(savepoint)
+        return written
+    transaction.savepoint_rollback(savepoint)
+    return None
 
 
 def _totals_apply(partial: list[_Job], run, computed_at) -> int:
@@ -808,7 +813,7 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
                      SUM(CASE WHEN d.kind = %s AND {in_window} THEN d.n ELSE 0 END) AS new, {active}
               FROM engine_delta d JOIN p ON p.campaign_id = d.campaign_id
               GROUP BY GROUPING SETS ((d.campaign_id, d.unit_id, d.scheme), (d.campaign_id, d.scheme))),
-        tg AS (SELECT campaign_id, unit_id, scheme, value FROM {target_table} WHERE campaign_id = ANY(%s)),
+        tg AS (SELECT campaign_id, unit_id, scheme, value FROM {target_table} WHERE campaign_id = ANY(%s::bigint[])),
         targets AS (SELECT campaign_id, COALESCE(unit_id, 0) AS unit_key, scheme, value, true AS own FROM tg
                     UNION ALL
                     SELECT campaign_id, 0, scheme, SUM(value), false FROM tg WHERE unit_id IS NOT NULL
@@ -853,12 +858,12 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
     """  # noqa: S608 # nosec B608 - quoted table names and fixed column names; every value is a %s parameter
     params = [
         *p_params,
-        *meta,
+        *(_array(column) for column in meta),
         *GROWTH_KINDS,
         EnrollmentKind.NEW,
-        [j.campaign.pk for j in partial],
-        [c for c, _u in keys],
-        [u for _c, u in keys],
+        _array(j.campaign.pk for j in partial),
+        _array(c for c, _u in keys),
+        _array(u for _c, u in keys),
         computed_at,
         run.pk if run is not None else None,
     ]
@@ -1351,9 +1356,14 @@ def _marks_clear(full: list[_Job], partial: list[_Job], before: datetime.datetim
         keys = [(j.campaign.pk, u) for j in partial for u in j.units]
         with connection.cursor() as cursor:
             cursor.execute(
-                f"DELETE FROM {marks} p WHERE p.marked_at <= %s AND (p.campaign_id = ANY(%s) OR "  # noqa: S608 # nosec B608 - quoted table names; every value is a %s parameter
+                f"DELETE FROM {marks} p WHERE p.marked_at <= %s AND (p.campaign_id = ANY(%s::bigint[]) OR "  # noqa: S608 # nosec B608 - quoted table names; every value is a %s parameter
                 f"(p.campaign_id, p.unit_id) IN (SELECT * FROM unnest(%s::bigint[], %s::bigint[])))",
-                [before, [j.campaign.pk for j in full], [c for c, _u in keys], [u for _c, u in keys]],
+                [
+                    before,
+                    _array(j.campaign.pk for j in full),
+                    _array(c for c, _u in keys),
+                    _array(u for _c, u in keys),
+                ],
             )
             cursor.execute(
                 f"DELETE FROM {listed} d WHERE d.campaign_id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM {marks} p "  # noqa: S608 # nosec B608 - quoted table names; every value is a %s parameter
@@ -1476,6 +1486,11 @@ def snapshot_rebuild(
                     # disk; and compiling them (JIT) costs more than it saves at this size.
                     cursor.execute("SET LOCAL work_mem = '256MB'")
                     cursor.execute("SET LOCAL jit = off")
+                    # The snapshot is derived data: its commit need not wait for the WAL flush. A crash that
+                    # loses it loses the whole transaction (the journal rows it took out included), so the
+                    # previous snapshot and the journal are back as they were, and the next run counts those
+                    # changes; the enrollments themselves are committed by their writers as usual.
+                    cursor.execute("SET LOCAL synchronous_commit = off")
             until = as_of or today
             deltas = None
             in_sql = False
@@ -1495,8 +1510,10 @@ def snapshot_rebuild(
                 dailies = _daily_build(full, until) if swap else _daily_rewrite(full, [], until)
                 dailies += _daily_apply(partial)
                 # Every unit has its previous row (the usual case): the partial jobs' rows are moved in place by
-                # one UPDATE; else (a unit new to the snapshot) they are built in Python from the deltas.
-                in_sql = _totals_complete(partial)
+                # one UPDATE; else (a unit new to the snapshot) that UPDATE is undone and they are built in Python
+                # from the deltas.
+                applied = _totals_apply_complete(partial, run, computed_at)
+                in_sql = applied is not None
                 if not in_sql:
                     deltas = _delta_sums(partial)
             else:
@@ -1511,7 +1528,7 @@ def snapshot_rebuild(
             write = _copy_totals if postgres else _insert_totals
             totals = write(built, rows, run, computed_at)
             if in_sql:
-                totals += _totals_apply(partial, run, computed_at)
+                totals += applied
             _rank_in_database(ids)
             if not clear_marks_after:
                 _marks_clear(full, partial, marks_before or run.started_at)
@@ -1538,6 +1555,10 @@ def snapshot_rebuild(
             # After the commit, in a transaction of its own: a writer may update a mark meanwhile, which a
             # REPEATABLE READ transaction could not delete.
             with transaction.atomic():
+                if postgres:
+                    with connection.cursor() as cursor:
+                        # A clear lost in a crash only makes the next refresh run for nothing.
+                        cursor.execute("SET LOCAL synchronous_commit = off")
                 _marks_clear(full, partial, marks_before or run.started_at)
         if swap and not connection.in_atomic_block:
             _daily_vacuum()
@@ -1744,16 +1765,26 @@ def pending_mark_touched(
     params: list = [timezone.now(), days[0] if days else None, coverage_since, Campaign.Measure.STOCK.value]
     if coverage_since is not None:
         params.append(coverage_since)
-    params += [days, unit_ids]
-    rows = _sql(
+    params += [_array(days), _array(unit_ids)]
+    sql = (
         f"INSERT INTO {table} (campaign_id, unit_id, marked_at, since, days_only, coverage_since) "  # noqa: S608 # nosec B608 - table names from the models' _meta, quoted; every value is a %s parameter
         f"SELECT c.id, u.id, %s::timestamptz, %s::date, false, %s::date FROM {campaigns} c "
         f"JOIN {units} u ON u.province_id = c.province_id "
         f"WHERE (({stock}) OR EXISTS (SELECT 1 FROM unnest(%s::date[]) d(day) "
-        f"WHERE d.day >= c.start_date AND d.day <= c.end_date)) AND u.id = ANY(%s) "
-        f"{_mark_conflict(table)} RETURNING campaign_id, unit_id",
-        params,
+        f"WHERE d.day >= c.start_date AND d.day <= c.end_date)) AND u.id = ANY(%s::bigint[]) "
+        f"{_mark_conflict(table)} RETURNING campaign_id, unit_id"
     )
+    if connection.in_atomic_block:
+        rows = _sql(sql, params)
+    else:
+        # On PostgreSQL a mark is advisory (the refresh takes the changes, and their campaigns, from the journal
+        # written in the writer's transaction): its commit need not wait for the WAL flush, which was most of this
+        # after-commit step's time. A mark lost in a crash only hides the dashboard's "older than the data" until
+        # the refresh that the journal still drives.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            rows = _sql(sql, params)
     out: dict[int, set[int]] = {}
     for campaign_id, unit_id in rows:
         out.setdefault(campaign_id, set()).add(unit_id)
@@ -1854,6 +1885,14 @@ def pending_refresh(
     if units is None:
         marks_before = timezone.now()
         units, since, days, coverage_since = pending_all_days()
+    if connection.vendor == "postgresql":
+        # The journal's campaigns too: a change whose mark never arrived (its after-commit step failed, or a crash
+        # lost it) is refreshed now rather than at the nightly run; its units come from the journal.
+        for (campaign_id,) in _sql(
+            f"SELECT DISTINCT campaign_id FROM {connection.ops.quote_name(EnrollmentChange._meta.db_table)}",  # noqa: S608 # nosec B608 - a table name from the model's _meta, quoted
+            [],
+        ):
+            units.setdefault(campaign_id, set())
     if not units:
         return None
     campaigns = list(Campaign.objects.filter(pk__in=list(units)))
