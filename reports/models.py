@@ -87,8 +87,17 @@ class AttainmentTotal(models.Model):
     computed_at = models.DateTimeField(_("computed at"))
     # No index: nothing reads the rows by run, and without one an incremental refresh that moves a row in place
     # changes no indexed column, so PostgreSQL can update it on its own page (the table keeps room: migration 0012).
+    # No database constraint either: every refresh sets the run of thousands of rows, and the deferred check of
+    # each at commit was ~15 ms of a national refresh; the engine writes only the run it has just created, and
+    # Django's collector still sets it to NULL when a run is deleted.
     run = models.ForeignKey(
-        RecomputeRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
+        RecomputeRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     target = models.PositiveIntegerField(_("target"), default=0)
@@ -237,8 +246,11 @@ class PendingRefresh(models.Model):
     incremental task and the nightly run clear it, and the dashboard warns while one is waiting.
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
-    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+")
+    # No database constraints: a mark is upserted for every touched unit after each entry's commit (thousands after
+    # an import), and their deferred checks at commit were most of that step's time (~15 ms for a national day);
+    # marks are written from units and campaigns that exist, and Django's collector still deletes them with those.
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     marked_at = models.DateTimeField()
     # The earliest entry day touched since the last refresh: the unit's daily series is rewritten from that day on
     # (the days before it are unchanged). Empty: rewrite the whole series.
