@@ -459,14 +459,16 @@ def measure_incremental(results: list, rows: int) -> None:
     if not _scalar("SELECT to_regclass('bench_scratch') IS NOT NULL"):
         bare_full_recompute(datetime.date(2024, 12, 31))
     week = [DAY - datetime.timedelta(days=d) for d in range(1, 8)]
-    for label, days, prefix, limit in (
-        (f"one day's {rows:,} rows", [DAY], "900", THRESHOLDS["incremental_day"]),
-        (f"{rows:,} late entries over 7 days", week, "905", THRESHOLDS["incremental_week"]),
+    for label, days, prefix, warm_prefix, limit in (
+        (f"one day's {rows:,} rows", [DAY], "900", "910", THRESHOLDS["incremental_day"]),
+        (f"{rows:,} late entries over 7 days", week, "905", "915", THRESHOLDS["incremental_week"]),
     ):
-        # A long-running process publishes with its broker connection and producer pool already set up: the first
-        # publish of this process (~100 ms) is paid here, untimed, by one enqueue and the refresh that takes it
-        # (nothing is pending yet; the refresh clears the debounce key, so the timed receiver publishes again).
-        tasks._refresh_enqueue()
+        # The worker that runs the refresh has refreshed before, and the web process that publishes it has
+        # published before: one small refresh of the same kind (20 rows on the same days), untimed, pays this
+        # process's first publish (~100 ms) and first refresh (~50-60 ms more than the next: Redis, psycopg and
+        # the ORM's first use of each path), as the dashboard's measurement pays its first request.
+        warm = rows_insert(days, 20, warm_prefix)
+        tasks.refresh_schedule(unit_ids=warm, days=set(days), coverage_since=min(days))
         tasks.refresh_pending()
         unit_ids = rows_insert(days, rows, prefix)
         # The engine's small, busy tables as autovacuum keeps them in production (it may be off on a bench machine:

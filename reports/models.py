@@ -249,8 +249,12 @@ class PendingRefresh(models.Model):
     # No database constraints: a mark is upserted for every touched unit after each entry's commit (thousands after
     # an import), and their deferred checks at commit were most of that step's time (~15 ms for a national day);
     # marks are written from units and campaigns that exist, and Django's collector still deletes them with those.
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    # No index of their own either: the unique (campaign, unit) serves every lookup by campaign, and units are never
+    # deleted (a delete's collector would read this small table whole); two index entries fewer for every mark.
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    unit = models.ForeignKey(District, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
     marked_at = models.DateTimeField()
     # The earliest entry day touched since the last refresh: the unit's daily series is rewritten from that day on
     # (the days before it are unchanged). Empty: rewrite the whole series.
@@ -337,6 +341,11 @@ class AttainmentBreakdown(models.Model):
                 fields=["campaign", "as_of", "unit", "dimension", "bucket", "scheme"],
                 name="attainment_breakdown_unique",
             ),
+        ]
+        indexes = [
+            # The one marker row per campaign: every refresh that defers the rebuild marks its campaigns "pending"
+            # (an UPDATE by campaign and dimension), which otherwise reads the unique index's ~50,000 entries.
+            models.Index(fields=["campaign"], name="attainment_breakdown_built", condition=Q(dimension="built")),
         ]
 
     def __str__(self):
