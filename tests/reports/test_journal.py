@@ -258,3 +258,19 @@ def test_a_change_whose_mark_was_lost_is_refreshed_by_the_next_refresh_task(two_
     refresh_pending()
     assert AttainmentTotal.objects.get(campaign=window, unit=unit, scheme=Scheme.VSI).enrolled == 1
     assert not EnrollmentChange.objects.filter(campaign_id__in=[window.pk, stock.pk]).exists()
+
+
+def test_a_large_journal_is_analyzed_and_refreshed_the_same(two_campaigns, unit, other_unit, monkeypatch):
+    """Above ANALYZE_DELTA_ABOVE changes (an import) the refresh gathers statistics on them first; the figures are
+    the same either way."""
+    monkeypatch.setattr(engine, "ANALYZE_DELTA_ABOVE", 0)
+    engine.snapshot_rebuild(campaigns=two_campaigns, as_of=AS_OF)
+    for day in (D(2024, 6, 3), D(2024, 6, 4), D(2024, 6, 18)):
+        enroll(unit=unit, on=day)
+        enroll(unit=other_unit, on=day, scheme=Scheme.HI_FAMILY, kind=EnrollmentKind.RESUMED)
+    _refresh(two_campaigns)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'engine_delta'")
+        assert cursor.fetchone()[0] > 0  # analyzed (the table lives until this test's transaction ends)
+    assert AttainmentTotal.objects.get(campaign=two_campaigns[0], unit=unit, scheme=Scheme.VSI).enrolled == 3
+    _assert_equals_full(two_campaigns)
