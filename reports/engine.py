@@ -809,8 +809,17 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
         f"SUM(CASE WHEN d.coverage_start <= p.d{i} AND d.coverage_end > p.d{i} THEN d.n ELSE 0 END) AS a{i}"
         for i in range(len(STOCK_ALL))
     )
-    moved = ", ".join(f"COALESCE(t.{name}, 0) + COALESCE(s.a{i}, 0) AS {name}" for i, name in enumerate(STOCK_ALL))
-    stock_set = ", ".join(f"{name} = CASE WHEN v.is_stock THEN v.{name} ELSE t.{name} END" for name in STOCK_ALL)
+    # The new values, written once here and used in the SET list: the row's own figure moved by its delta.
+    new = {"enrolled": "(t.enrolled + x.d_enrolled)", "new": "(t.new + x.d_new)"}
+    new.update({name: f"(COALESCE(t.{name}, 0) + x.a{i})" for i, name in enumerate(STOCK_ALL)})
+    achieved = f"(CASE WHEN x.is_stock THEN {new['active']} ELSE {new['enrolled']} END)"
+    growth = f"({new['active']} - {new['active_before_start']})"
+    enrolled, now_active, before = new["enrolled"], new["active"], new["active_before_start"]
+    deltas = ", ".join(f"COALESCE(s.a{i}, 0) AS a{i}" for i in range(len(STOCK_ALL)))
+    stock_set = ", ".join(f"{name} = CASE WHEN x.is_stock THEN {new[name]} ELSE t.{name} END" for name in STOCK_ALL)
+    schemes = ", ".join(["(%s)"] * len(Scheme.values))
+    # One row of x per total row to move (campaign, unit or 0 for the province, scheme), joined to the table once by
+    # that key (a hash join), every figure computed from the row's own values in the SET list.
     sql = f"""
         WITH p AS (SELECT p.*, m.is_stock, m.win, m.elapsed, m.lft FROM {p} p
                    JOIN unnest(%s::bigint[], %s::boolean[], %s::int[], %s::int[], %s::int[])
@@ -827,41 +836,39 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
                     GROUP BY campaign_id, scheme),
         k AS (SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS k(campaign_id, unit_key)
               UNION ALL SELECT campaign_id, 0 FROM p),
-        c AS (SELECT t.id, p.is_stock, p.win, p.elapsed, p.lft,
-                     t.enrolled + COALESCE(s.enrolled, 0) AS enrolled, t.new + COALESCE(s.new, 0) AS new, {moved},
+        x AS (SELECT k.campaign_id, k.unit_key, sc.scheme, p.is_stock, p.win, p.elapsed, p.lft,
+                     COALESCE(s.enrolled, 0) AS d_enrolled, COALESCE(s.new, 0) AS d_new, {deltas},
                      COALESCE(own.value, units.value, 0) AS target,
                      own.value IS NOT NULL OR units.value IS NOT NULL AS has_target
-              FROM k JOIN {table} t ON t.campaign_id = k.campaign_id AND COALESCE(t.unit_id, 0) = k.unit_key
-              JOIN p ON p.campaign_id = t.campaign_id
-              LEFT JOIN s ON s.campaign_id = t.campaign_id AND s.scheme = t.scheme
-                   AND s.unit_key = k.unit_key
-              LEFT JOIN targets own ON own.own AND own.campaign_id = t.campaign_id AND own.scheme = t.scheme
-                   AND own.unit_key = k.unit_key
-              LEFT JOIN targets units ON NOT units.own AND k.unit_key = 0 AND units.campaign_id = t.campaign_id
-                   AND units.scheme = t.scheme),
-        v AS (SELECT c.*, CASE WHEN c.is_stock THEN c.active ELSE c.enrolled END AS achieved,
-                     c.active - c.active_before_start AS growth FROM c)
+              FROM k JOIN p ON p.campaign_id = k.campaign_id
+              CROSS JOIN (VALUES {schemes}) AS sc(scheme)
+              LEFT JOIN s ON s.campaign_id = k.campaign_id AND s.unit_key = k.unit_key AND s.scheme = sc.scheme
+              LEFT JOIN targets own ON own.own AND own.campaign_id = k.campaign_id AND own.unit_key = k.unit_key
+                   AND own.scheme = sc.scheme
+              LEFT JOIN targets units ON NOT units.own AND k.unit_key = 0 AND units.campaign_id = k.campaign_id
+                   AND units.scheme = sc.scheme)
         UPDATE {table} t SET
-            computed_at = %s, run_id = %s, target = v.target, has_target = v.has_target,
-            enrolled = v.enrolled, new = v.new, resumed = v.enrolled - v.new, achieved = v.achieved, {stock_set},
-            days_elapsed = v.elapsed, days_left = v.lft,
-            current_daily_pace = CASE WHEN v.elapsed = 0 THEN 0
-                WHEN v.is_stock THEN round(v.growth::numeric / v.elapsed, 2)
-                ELSE round(v.enrolled::numeric / v.elapsed, 2) END,
-            projected_at_end = CASE WHEN v.is_stock AND v.elapsed = 0 THEN v.active
-                WHEN v.is_stock THEN round(v.active_before_start + (v.growth::numeric * v.win) / v.elapsed, 2)
-                WHEN v.elapsed = 0 THEN 0
-                ELSE round((v.enrolled::numeric * v.win) / v.elapsed, 2) END,
-            on_track = CASE WHEN v.is_stock AND v.elapsed = 0 THEN v.active >= v.target
-                WHEN v.is_stock THEN v.active_before_start::bigint * v.elapsed + v.growth::bigint * v.win
-                                     >= v.target::bigint * v.elapsed
-                WHEN v.elapsed = 0 THEN v.target = 0
-                ELSE v.enrolled::bigint * v.win >= v.target::bigint * v.elapsed END,
-            attained_pct = CASE WHEN v.target <> 0 THEN round(v.achieved::numeric * 100 / v.target, 2) END,
-            remaining = GREATEST(v.target - v.achieved, 0),
-            required_daily_pace = CASE WHEN v.lft <> 0 THEN round(GREATEST(v.target - v.achieved, 0)::numeric / v.lft, 2)
+            computed_at = %s, run_id = %s, target = x.target, has_target = x.has_target,
+            enrolled = {enrolled}, new = {new["new"]}, resumed = {enrolled} - {new["new"]}, achieved = {achieved},
+            {stock_set},
+            days_elapsed = x.elapsed, days_left = x.lft,
+            current_daily_pace = CASE WHEN x.elapsed = 0 THEN 0
+                WHEN x.is_stock THEN round({growth}::numeric / x.elapsed, 2)
+                ELSE round({enrolled}::numeric / x.elapsed, 2) END,
+            projected_at_end = CASE WHEN x.is_stock AND x.elapsed = 0 THEN {now_active}
+                WHEN x.is_stock THEN round({before} + ({growth}::numeric * x.win) / x.elapsed, 2)
+                WHEN x.elapsed = 0 THEN 0
+                ELSE round(({enrolled}::numeric * x.win) / x.elapsed, 2) END,
+            on_track = CASE WHEN x.is_stock AND x.elapsed = 0 THEN {now_active} >= x.target
+                WHEN x.is_stock THEN {before}::bigint * x.elapsed + {growth}::bigint * x.win
+                                     >= x.target::bigint * x.elapsed
+                WHEN x.elapsed = 0 THEN x.target = 0
+                ELSE {enrolled}::bigint * x.win >= x.target::bigint * x.elapsed END,
+            attained_pct = CASE WHEN x.target <> 0 THEN round({achieved}::numeric * 100 / x.target, 2) END,
+            remaining = GREATEST(x.target - {achieved}, 0),
+            required_daily_pace = CASE WHEN x.lft <> 0 THEN round(GREATEST(x.target - {achieved}, 0)::numeric / x.lft, 2)
                 END
-        FROM v WHERE t.id = v.id
+        FROM x WHERE t.campaign_id = x.campaign_id AND COALESCE(t.unit_id, 0) = x.unit_key AND t.scheme = x.scheme
     """  # noqa: S608 # nosec B608 - quoted table names and fixed column names; every value is a %s parameter
     params = [
         *p_params,
@@ -871,6 +878,7 @@ def _totals_apply(partial: list[_Job], run, computed_at) -> int:
         _array(j.campaign.pk for j in partial),
         _array(c for c, _u in keys),
         _array(u for _c, u in keys),
+        *Scheme.values,
         computed_at,
         run.pk if run is not None else None,
     ]
