@@ -349,10 +349,13 @@ def enrollment_record(
     """Records one enrollment, deriving its kind; refuses a coverage that overlaps one the person already has.
 
     The participant's row is locked first, so two officers saving the same person at once are serialised and the
-    second sees the first's coverage (on PostgreSQL an exclusion constraint backs this up).
+    second sees the first's coverage (on PostgreSQL an exclusion constraint backs this up). The lock is FOR NO KEY
+    UPDATE: it excludes another entry's lock but not another writer's foreign-key check (FOR KEY SHARE), so a writer
+    that does not lock the person (an import) can commit its row, which this entry then finds, instead of the two
+    waiting on each other until PostgreSQL aborts one as a deadlock.
     """
     validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
-    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    participant = Participant.objects.select_for_update(no_key=True).get(pk=participant.pk)
     return _enrollment_insert(
         participant=participant,
         person_is_new=False,
@@ -561,7 +564,7 @@ def _new_person_enrollment_insert(*, person: dict, entry: dict) -> Enrollment | 
 
 @transaction.atomic
 def _record_for_person_once(*, person: dict, entry: dict) -> Enrollment:
-    participant = Participant.objects.select_for_update().filter(si_number=person["si_number"]).first()
+    participant = Participant.objects.select_for_update(no_key=True).filter(si_number=person["si_number"]).first()
     person_is_new = participant is None
     if person_is_new:
         # No savepoint: a clash on the SI number rolls this whole transaction back, and the caller runs it again.
@@ -593,7 +596,7 @@ def enrollment_update(
 ) -> Enrollment:
     """Changes one enrollment through the same rules as a new one; kinds of the person's other rows follow."""
     validate_enrollment_fields(scheme=scheme, months=months, unit=unit, commune=commune, agent=agent)
-    participant = Participant.objects.select_for_update().get(pk=enrollment.participant_id)
+    participant = Participant.objects.select_for_update(no_key=True).get(pk=enrollment.participant_id)
     enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     validate_dates(scheme=scheme, date_of_birth=participant.date_of_birth, enrolled_on=enrolled_on)
     old = {
@@ -644,7 +647,7 @@ def enrollment_update(
 @transaction.atomic
 def enrollment_delete(*, enrollment: Enrollment, deleted_by=None) -> None:
     """Deletes one enrollment (the history keeps it) and re-derives the kinds of the person's later rows."""
-    participant = Participant.objects.select_for_update().get(pk=enrollment.participant_id)
+    participant = Participant.objects.select_for_update(no_key=True).get(pk=enrollment.participant_id)
     enrollment = Enrollment.objects.select_for_update().get(pk=enrollment.pk)
     unit_id, day, scheme, start = (
         enrollment.unit_id,

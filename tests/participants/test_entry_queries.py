@@ -199,6 +199,34 @@ def test_an_overlap_stored_behind_the_persons_lock_is_refused_with_a_link_not_an
     assert Enrollment.objects.filter(participant=person).count() == 1
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_persons_lock_lets_another_writers_foreign_key_check_through_so_the_two_never_deadlock(
+    client, staff_user, unit, commune
+):
+    """The entry locks a known person FOR NO KEY UPDATE, not FOR UPDATE: the overlap test above then resolves by the
+    import's commit, not by PostgreSQL aborting one of the two as a deadlock (which it did every time, and which
+    failed that test whenever it chose the import)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: row locks")
+    ParticipantFactory(si_number="2409000007", date_of_birth=D(1985, 6, 1))
+    client.force_login(staff_user)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        deadlocks = cursor.fetchone()[0]
+    with CaptureQueriesContext(connection) as queries:
+        _post(client, entry_data(commune, si_number="2409000007"))
+    locks = [q["sql"] for q in queries if 'FROM "participants_participant"' in q["sql"] and "FOR " in q["sql"]]
+    assert locks and all(sql.endswith("FOR NO KEY UPDATE") for sql in locks), locks
+    test_an_overlap_stored_behind_the_persons_lock_is_refused_with_a_link_not_an_error(client, staff_user, unit, commune)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        assert cursor.fetchone()[0] == deadlocks
+
+
 # What the save does after its commit (the enrollments_changed receiver of the reports app): one query for the
 # touched campaigns of the unit's province with their windows, then the pending mark and its days in one statement
 # (PostgreSQL); SQLite writes them as two statements inside a savepoint.

@@ -147,7 +147,7 @@ def test_a_known_number_writes_nothing_in_the_one_statement_and_takes_the_locked
         )
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     assert statements[0].startswith("WITH p AS (INSERT INTO")
-    assert "FOR UPDATE" in statements[1]  # then the person's row is locked, as before
+    assert "FOR NO KEY UPDATE" in statements[1]  # then the person's row is locked, as before
     assert renewal.kind == "renewal" and renewal.participant_id == person.pk
     assert Participant.objects.filter(si_number="2409100007").count() == 1
     assert person.history.filter(history_type="+").count() == 1  # no creation record from the statement

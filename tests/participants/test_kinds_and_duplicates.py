@@ -206,7 +206,7 @@ def test_two_officers_saving_the_same_person_at_the_same_moment_record_it_once(t
 @pytest.mark.django_db
 def test_the_service_locks_the_participant_row_before_checking(unit, commune):
     # On SQLite select_for_update is a no-op; the concurrent proof is the PostgreSQL test above. Here: the lock
-    # query is issued (FOR UPDATE appears in the SQL on PostgreSQL).
+    # query is issued (FOR NO KEY UPDATE appears in the SQL on PostgreSQL).
     from django.test.utils import CaptureQueriesContext
 
     person = ParticipantFactory()
@@ -215,4 +215,4 @@ def test_the_service_locks_the_participant_row_before_checking(unit, commune):
     lock = [q["sql"] for q in queries.captured_queries if "participants_participant" in q["sql"]]
     assert lock, "the participant row is read (and locked) first"
     if connection.vendor == "postgresql":
-        assert "FOR UPDATE" in lock[0]
+        assert "FOR NO KEY UPDATE" in lock[0]
