@@ -942,7 +942,7 @@ def _stock_sums(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
 
 def _stock_plan(jobs: list[_Job]) -> list[tuple[str, list, tuple, list[_Job]]]:
     """The stock queries of `jobs`: [(sql, params, comparison days, jobs)], to run on any connection that sees the
-    run's snapshot (`_stock_concurrent` runs them on a second one while the daily series is built).
+    run's snapshot (`_StockConcurrent` runs them on a second one while the daily series is built).
 
     One grouped query per set of comparison days (every annual plan of a year shares them), over the enrollments
     alone with the days as constants: no join, so the database evaluates a few comparisons per row and groups by
@@ -1150,7 +1150,7 @@ def _figures_for_jobs(
 
     With `deltas` (PostgreSQL's journal, `_delta_sums`) a partial job's units are its previous counts moved by
     their deltas, nothing recounted, except a unit that had no row (recounted: it has no previous counts).
-    `stock`: the stock sums of `full`, already counted (`_StockConcurrent`)."""
+    `stock`: the stock sums of `full`, already counted (`_StockConcurrent`, a run with no partial job)."""
     jobs = full + partial
     old: dict[tuple[int, int | None, str], dict] = {}
     if partial:
@@ -1162,10 +1162,7 @@ def _figures_for_jobs(
         growth = _growth_sums(full, partial, daily_table)
         if stock is None:
             stock = _stock_sums(jobs)
-        elif partial:
-            stock = {**stock, **_stock_sums(partial)}
     else:
-        stock = None
         recount = []
         for j in partial:
             missing = {u for u in j.units if any((j.campaign.pk, u, s) not in old for s in Scheme.values)}
@@ -1768,9 +1765,9 @@ def pending_mark(
 def pending_mark_touched(
     *, unit_ids: Iterable[int], days: Iterable[datetime.date], coverage_since: datetime.date | None = None
 ) -> dict[int, set[int]]:
-    """PostgreSQL: `campaigns_touched` and `pending_mark` of what it finds in one statement (an entry's after-commit
-    step is one round trip): the touched campaign units are upserted as marks from the entry's first day (no days
-    listed: the refresh reads the change journal) and returned."""
+    """PostgreSQL: `campaigns_touched` and `pending_mark` of what it finds in one statement (outside a transaction,
+    in one of its own with an asynchronous commit): the touched campaign units are upserted as marks from the
+    entry's first day (no days listed: the refresh reads the change journal) and returned."""
     unit_ids, days = sorted(set(unit_ids)), sorted(set(days))
     if not unit_ids:
         return {}
