@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from districts.scoping import scope_of, visible_communes, visible_provinces, visible_units
 from participants.forms import DATE_INPUT_FORMATS, DateInput
-from participants.models import CollectionAgent, Enrollment, EnrollmentKind, Scheme
+from participants.models import GROWTH_KINDS, CollectionAgent, Enrollment, EnrollmentKind, Scheme
 from participants.selectors import enrollment_recorders
 
 
@@ -37,6 +37,9 @@ def _agents(request):
 def _recorders(request):
     return enrollment_recorders(user=request.user)
 
+
+# The kind filter's choice "new or resumed", the kinds a campaign's figures count: the lists linked from them use it.
+KIND_GROWTH = "growth"
 
 SEARCH_PARAM = "s"
 SEARCHES_SESSION_KEY = "enrollment_searches"
@@ -91,7 +94,11 @@ class EnrollmentFilter(django_filters.FilterSet):
     unit = django_filters.ModelChoiceFilter(queryset=_units, label=_("Unit"))
     commune = django_filters.ModelChoiceFilter(queryset=_communes, label=_("Commune"))
     scheme = django_filters.ChoiceFilter(choices=Scheme.choices, label=_("Scheme"))
-    kind = django_filters.ChoiceFilter(choices=EnrollmentKind.choices, label=_("Kind"))
+    kind = django_filters.ChoiceFilter(
+        choices=[(KIND_GROWTH, _("New or resumed (counted in campaigns)")), *EnrollmentKind.choices],
+        label=_("Kind"),
+        method="filter_kind",
+    )
     agent = django_filters.ModelChoiceFilter(queryset=_agents, label=_("Collection agent"))
     recorded_by = django_filters.ModelChoiceFilter(queryset=_recorders, label=_("Recorded by"))
 
@@ -107,6 +114,11 @@ class EnrollmentFilter(django_filters.FilterSet):
         for f in self.form.fields.values():
             css = "form-select form-select-sm" if isinstance(f.widget, forms.Select) else "form-control form-control-sm"
             f.widget.attrs.setdefault("class", css)
+
+    def filter_kind(self, queryset, name, value):
+        if value == KIND_GROWTH:
+            return queryset.filter(kind__in=GROWTH_KINDS)
+        return queryset.filter(kind=value)
 
     def filter_q(self, queryset, name, value):
         value = value.strip()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -164,6 +166,13 @@ class EnrollmentForm(forms.Form):
         self.fields["organisation"].build_queryset = lambda: collection_organisations_for(user, unit)
         for field in self.fields.values():
             field.widget.attrs["class"] = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
+        # The drop-down offers only the months the chosen scheme allows (static/js/forms.js); clean() checks them.
+        self.fields["months"].widget.attrs.update(
+            {
+                "data-months-by-scheme": json.dumps({str(s): list(m) for s, m in ALLOWED_MONTHS.items()}),
+                "data-scheme-field": self.add_prefix("scheme"),
+            }
+        )
         if enrollment is not None:
             self.fields["si_number"].disabled = True
             self.fields["si_number"].widget.attrs.pop("autofocus", None)

@@ -23,6 +23,9 @@ class EnrollmentKind(models.TextChoices):
     RENEWAL = "renewal", _("Renewal")
 
 
+# The kinds a campaign counts as growth (DESIGN: renewals do not count).
+GROWTH_KINDS = (EnrollmentKind.NEW, EnrollmentKind.RESUMED)
+
 # Months a payment may cover: VSI monthly, quarterly, 6 or 12 months, or whole years in advance up to 5;
 # family health insurance cards run for 12 months.
 VSI_MONTHS = (1, 3, 6, 12, 24, 36, 48, 60)

@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Target
 from districts.models import District
-from participants.models import Enrollment, EnrollmentKind, Scheme
+from participants.models import GROWTH_KINDS, Enrollment, EnrollmentKind, Scheme
 from reports.models import (
     AttainmentDaily,
     AttainmentTotal,
@@ -40,7 +40,6 @@ from reports.signals import snapshot_written
 
 logger = logging.getLogger(__name__)
 
-GROWTH_KINDS = (EnrollmentKind.NEW, EnrollmentKind.RESUMED)
 # First key of PostgreSQL's two-int advisory lock: this engine's namespace; the second is the campaign id.
 ADVISORY_LOCK_NAMESPACE = 5150
 CENT = Decimal("0.01")

@@ -27,6 +27,7 @@ from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
 from districts.scoping import ROLE_ADMIN, role_of, visible_campaigns, visible_units
+from participants.filters import KIND_GROWTH
 from participants.models import Participant, Scheme
 from reports import charts, engine, selectors
 from reports.filters import RankingFilter
@@ -166,7 +167,7 @@ def _scheme_labels():
 
 def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, agent=None):
     """The participants app's enrollment list filtered to the records behind a figure (its filters: the window's
-    dates, unit, commune, scheme, agent; the list shows renewals too, which the figures leave out)."""
+    dates, unit, commune, scheme, agent, and new or resumed only, as the figures count)."""
     try:
         base = reverse("participants:enrollment_list")
     except NoReverseMatch:
@@ -174,6 +175,7 @@ def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None
     params = {
         "enrolled_from": campaign.start_date.isoformat(),
         "enrolled_to": min(as_of, campaign.end_date).isoformat(),
+        "kind": KIND_GROWTH,
     }
     for key, value in (
         ("unit", unit.pk if unit else None),

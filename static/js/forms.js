@@ -42,6 +42,31 @@
     }, 300);
   });
 
+  // Enrollment form: the months drop-down offers only what the chosen scheme allows (family health insurance: 12);
+  // the server checks it as well. A choice the server sent back with an error stays visible until it is changed.
+  function narrowMonths(months, keepCurrent) {
+    var allowed = JSON.parse(months.dataset.monthsByScheme || "{}");
+    var scheme = months.form && months.form.elements[months.dataset.schemeField];
+    var ok = scheme && allowed[scheme.value];
+    var current = parseInt(months.value, 10);
+    Array.prototype.forEach.call(months.options, function (option) {
+      var value = parseInt(option.value, 10);
+      var on = !ok || ok.indexOf(value) !== -1 || (keepCurrent && value === current);
+      option.hidden = !on;
+      option.disabled = !on;
+    });
+    if (ok && ok.indexOf(current) === -1 && !keepCurrent) {
+      months.value = String(ok.indexOf(12) !== -1 ? 12 : ok[0]);
+    }
+  }
+  document.querySelectorAll("select[data-months-by-scheme]").forEach(function (months) { narrowMonths(months, true); });
+  document.addEventListener("change", function (e) {
+    var field = e.target;
+    if (!(field.form && field.name)) { return; }
+    var months = field.form.querySelector("select[data-months-by-scheme]");
+    if (months && months.dataset.schemeField === field.name) { narrowMonths(months, false); }
+  });
+
   var form = document.getElementById("enrollment-form");
   if (form) {
     // After an error, put the cursor on the first field that needs attention.

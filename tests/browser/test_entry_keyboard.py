@@ -69,3 +69,23 @@ def test_an_officer_records_two_people_without_touching_the_mouse(session, staff
     assert Enrollment.objects.filter(participant=known).order_by("coverage_start").last().kind == "resumed"
     assert "Resumed" in page.content() or "Tham gia lại" in page.content()
     s.screenshot("after-known")
+
+
+def test_the_months_drop_down_offers_only_what_the_chosen_scheme_allows(session, staff_user, unit, commune):
+    s = session
+    s.login("staff1", "correct-horse-battery")
+    page = s.page
+
+    def offered():
+        return page.eval_on_selector_all("#id_months option", "os => os.filter(o => !o.disabled).map(o => o.value)")
+
+    assert offered() == ["1", "3", "6", "12", "24", "36", "48", "60"]  # voluntary social insurance, the default
+    page.select_option("#id_months", "3")
+    page.select_option("#id_scheme", "hi_family")
+    # Family health insurance cards run for 12 months: the only choice, and chosen for the officer.
+    assert offered() == ["12"]
+    assert page.input_value("#id_months") == "12"
+    assert page.eval_on_selector_all("#id_months option", "os => os.filter(o => !o.hidden).length") == 1
+    page.select_option("#id_scheme", "vsi")
+    assert offered() == ["1", "3", "6", "12", "24", "36", "48", "60"]
+    assert page.input_value("#id_months") == "12"

@@ -182,11 +182,36 @@ def test_the_unit_page_links_to_the_enrollments_behind_its_figures(client, manag
         reverse("reports:unit_detail", kwargs={"slug": snapshot.slug, "code": unit.code})
     ).content.decode()
     base = reverse("participants:enrollment_list")
-    assert f"{base}?enrolled_from=2024-03-14&amp;enrolled_to=2024-03-20&amp;unit={unit.pk}&amp;scheme=vsi" in body
+    assert (
+        f"{base}?enrolled_from=2024-03-14&amp;enrolled_to=2024-03-20&amp;kind=growth&amp;unit={unit.pk}&amp;scheme=vsi"
+        in body
+    )
     assert f"commune={commune.pk}" in body
-    # The link leads to a list that really filters: the unit's window enrollments (renewal included there).
-    listing = client.get(f"{base}?enrolled_from=2024-03-14&enrolled_to=2024-03-20&unit={unit.pk}&scheme=vsi")
-    assert listing.status_code == 200
+    assert "kind=growth" in body
+
+
+def test_every_linked_list_holds_exactly_the_enrollments_its_figure_counts(
+    client, manager_user, commune, snapshot, unit
+):
+    """The unit's figure counts new and resumed enrollments only (DESIGN: renewals do not count); the list behind it
+    must not show the renewal recorded on 20/3 in the same window, unit, commune and scheme."""
+    client.force_login(manager_user)
+    page = client.get(reverse("reports:unit_detail", kwargs={"slug": snapshot.slug, "code": unit.code}))
+    figure = next(r for r in page.context["rows"] if r.scheme == Scheme.VSI)
+    commune_row = next(c for c in page.context["communes"] if c["pk"] == commune.pk)
+    dashboard = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": snapshot.slug}))
+    assert figure.enrolled == 2  # 14/3 new, 20/3 resumed; the 20/3 renewal is left out
+    for url, count in (
+        (figure.enrollments_url, figure.enrolled),
+        (commune_row["url"], commune_row["total"]),
+        # The manager's whole province: 14/3 and 20/3 in the unit, 15/3 and 16/3 in the other unit.
+        (dashboard.context["enrollments_url"], 4),
+    ):
+        listing = client.get(url)
+        assert listing.status_code == 200
+        shown = listing.context["filter"].qs
+        assert shown.count() == count, url
+        assert "renewal" not in set(shown.values_list("kind", flat=True)), url
 
 
 def test_the_progress_partial_polls_while_a_run_is_going(client, admin_user, foreign_admin_user, march_campaign):
