@@ -169,6 +169,8 @@ MAX_BULK_IMPORT_ROWS = env.int("MAX_BULK_IMPORT_ROWS", default=2_000_000)
 MAX_BULK_IMPORT_BYTES = env.int("MAX_BULK_IMPORT_BYTES", default=512 * 1024 * 1024)
 # Days an uploaded list keeps its bytes and row report (participants.housekeeping); its counts stay.
 UPLOAD_RETENTION_DAYS = env.int("UPLOAD_RETENTION_DAYS", default=30)
+# Days the audit trail keeps an event (participants.housekeeping); 0 keeps it for ever. How long is the agency's decision.
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 

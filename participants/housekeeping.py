@@ -5,6 +5,7 @@
   name, size, SHA-256, counts and dates (an enrollment's history names the file it came from) and loses the bytes and
   the rows; one that was never saved (refused, abandoned, failed) is deleted.
 - Expired sessions are deleted (what `manage.py clearsessions` does).
+- Audit events older than AUDIT_RETENTION_DAYS are deleted when the agency sets it (0, the default, keeps them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from participants.models import EnrollmentUpload
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,18 @@ def sessions_purge(*, now: datetime.datetime | None = None) -> int:
     return deleted
 
 
+def audit_purge(*, now: datetime.datetime | None = None, days: int | None = None) -> int:
+    """Deletes the audit events older than `days` (default AUDIT_RETENTION_DAYS; 0 or less keeps every event)."""
+    days = settings.AUDIT_RETENTION_DAYS if days is None else days
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    deleted, _ = AuditEvent.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
 @shared_task(name="participants.housekeeping.housekeeping_nightly")
 def housekeeping_nightly() -> dict:
-    result = {"uploads": uploads_purge(), "sessions": sessions_purge()}
+    result = {"uploads": uploads_purge(), "sessions": sessions_purge(), "audit": audit_purge()}
     logger.info("housekeeping: %s", result)
     return result

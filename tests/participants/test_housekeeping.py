@@ -8,7 +8,8 @@ from django.contrib.sessions.models import Session
 from django.urls import reverse
 from django.utils import timezone
 
-from participants.housekeeping import housekeeping_nightly, sessions_purge, uploads_purge
+from audit.models import AuditEvent
+from participants.housekeeping import audit_purge, housekeeping_nightly, sessions_purge, uploads_purge
 from participants.models import EnrollmentUpload
 
 pytestmark = pytest.mark.django_db
@@ -99,9 +100,37 @@ def test_expired_sessions_are_deleted_and_live_ones_kept(db):
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
 
 
+def _event(age_days, action=AuditEvent.Action.LOGIN):
+    return AuditEvent.objects.create(
+        at=timezone.now() - datetime.timedelta(days=age_days), action=action, username="canbo"
+    ).pk
+
+
+def test_the_audit_trail_is_kept_for_ever_unless_the_agency_sets_a_retention(settings):
+    old, recent = _event(4000), _event(1)
+    settings.AUDIT_RETENTION_DAYS = 0
+    assert audit_purge() == 0
+    assert AuditEvent.objects.count() == 2
+    settings.AUDIT_RETENTION_DAYS = 3650
+    assert audit_purge() == 1
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [recent]
+    assert not AuditEvent.objects.filter(pk=old).exists()
+
+
+def test_an_audit_event_is_deleted_only_once_older_than_the_retention():
+    now = timezone.now()
+    kept = AuditEvent.objects.create(at=now - datetime.timedelta(days=30), action=AuditEvent.Action.LOGOUT).pk
+    AuditEvent.objects.create(at=now - datetime.timedelta(days=30, seconds=1), action=AuditEvent.Action.LOGOUT)
+    assert audit_purge(now=now, days=30) == 1
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [kept]
+
+
 def test_the_nightly_task_runs_through_celery_and_is_scheduled(staff_user, settings, celery_eager):
     _upload(staff_user, EnrollmentUpload.Status.DONE, 400)
+    settings.AUDIT_RETENTION_DAYS = 365
+    _event(400)
     result = housekeeping_nightly.delay().get(timeout=10)
     assert result["uploads"] == {"deleted": 0, "erased": 1}
+    assert result["audit"] == 1
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "participants.housekeeping.housekeeping_nightly" in tasks
