@@ -487,6 +487,7 @@ def measure_incremental(results: list, rows: int, rounds: int = 3) -> None:
             # machine: `SHOW autovacuum`), so that a run does not pay for every earlier run's dead rows.
             for table in VACUUMED:
                 _execute(f"VACUUM ANALYZE {table}")
+            _execute("CHECKPOINT")
             with Timer() as t:
                 touched = tasks.refresh_schedule(unit_ids=unit_ids, days=set(days), coverage_since=min(days))
                 tasks.refresh_pending()
