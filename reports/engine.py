@@ -492,9 +492,12 @@ def _names() -> dict[str, str]:
 BUILD_TABLE = "reports_attainmentdaily_build"
 
 
-def _daily_full_select(full: list[_Job], until: datetime.date, *, everything: bool) -> tuple[str, list]:
+def _daily_full_select(
+    full: list[_Job], until: datetime.date, *, everything: bool, stock_too: bool = False
+) -> tuple[str, list]:
     """The daily series of whole campaigns, columns campaign_id, unit_id, scheme, d, n, nw (of which new). Every
-    campaign's last day is min(end, `until`), as `default_as_of` makes it.
+    campaign's last day is min(end, `until`), as `default_as_of` makes it. Only the window campaigns' series, the
+    ones a page draws, unless `stock_too` (see `_daily_build`).
 
     The enrollments are counted first per (unit, scheme, day), in the order of the covering index
     enrollment_unit_scheme_day (unit, scheme, day, kind): read from the index alone and grouped as it streams, no
@@ -517,6 +520,10 @@ def _daily_full_select(full: list[_Job], until: datetime.date, *, everything: bo
     params.append(_d(until))
     if not everything:
         params += [j.campaign.pk for j in full]
+    measure = ""
+    if not stock_too:
+        measure = " AND c.measure = %s"
+        params.append(Campaign.Measure.WINDOW)
     sql = (
         f"SELECT c.id AS campaign_id, g.unit_id AS unit_id, g.scheme AS scheme, g.d AS d, g.n AS n, g.nw AS nw "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
         f"FROM (SELECT e.unit_id AS unit_id, e.scheme AS scheme, e.enrolled_on AS d, COUNT(*) AS n, "
@@ -524,26 +531,39 @@ def _daily_full_select(full: list[_Job], until: datetime.date, *, everything: bo
         f"WHERE e.kind IN (%s, %s){units_only} GROUP BY e.unit_id, e.scheme, e.enrolled_on) g "
         f"INNER JOIN {n['district']} d ON d.id = g.unit_id "
         f"INNER JOIN {campaign} c ON c.province_id = d.province_id "
-        f"AND g.d >= c.start_date AND g.d <= {least}(c.end_date, %s){only}"
+        f"AND g.d >= c.start_date AND g.d <= {least}(c.end_date, %s){only}{measure}"
     )
     return sql, params
 
 
+# Every campaign's day counts of a full PostgreSQL run (`_daily_build`), dropped at its commit.
+DAILY_ALL = "engine_daily_all"
+
+
 def _daily_build(full: list[_Job], until: datetime.date) -> int:
-    """PostgreSQL, every campaign: builds the new daily table beside the live one with CREATE TABLE … AS (which,
-    unlike INSERT … SELECT, runs the aggregate in parallel), then its constraints and indexes in one pass each,
-    instead of maintaining them row by row. `_daily_swap` puts it in place at the end of the run."""
+    """PostgreSQL, every campaign: counts every campaign's days into a temporary table (DAILY_ALL: no WAL, and
+    `_growth_sums` sums every campaign's figures from it), then builds the new daily table of the window campaigns
+    from it beside the live one with CREATE TABLE … AS, then its constraints and indexes in one pass each, instead
+    of maintaining them row by row. `_daily_swap` puts it in place at the end of the run."""
     t = AttainmentDaily._meta.db_table
     qn = connection.ops.quote_name
-    select, params = _daily_full_select(full, until, everything=True)
+    select, params = _daily_full_select(full, until, everything=True, stock_too=True)
+    campaign = qn(Campaign._meta.db_table)
     with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {DAILY_ALL}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {DAILY_ALL} ON COMMIT DROP AS SELECT g.campaign_id, g.unit_id, g.scheme, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"g.d AS {qn('day')}, g.n AS {qn('count')}, g.nw AS new FROM ({select}) g",
+            params,
+        )
         cursor.execute(f"DROP TABLE IF EXISTS {BUILD_TABLE}")
         cursor.execute(
             # In day order: one day's rows (what a refresh after a day's entries moves) share a few pages.
-            f"CREATE TABLE {BUILD_TABLE} AS SELECT row_number() OVER (ORDER BY g.d) AS id, g.campaign_id, g.unit_id, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
-            f'CAST(g.scheme AS varchar(16)) COLLATE "default" AS scheme, g.d AS {qn("day")}, '
-            f"CAST(g.n AS integer) AS {qn('count')}, CAST(g.nw AS integer) AS new FROM ({select}) g",
-            params,
+            f"CREATE TABLE {BUILD_TABLE} AS SELECT row_number() OVER (ORDER BY g.{qn('day')}) AS id, g.campaign_id, "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f'g.unit_id, CAST(g.scheme AS varchar(16)) COLLATE "default" AS scheme, g.{qn("day")}, '
+            f"CAST(g.{qn('count')} AS integer) AS {qn('count')}, CAST(g.new AS integer) AS new FROM {DAILY_ALL} g "
+            f"WHERE g.campaign_id IN (SELECT k.id FROM {campaign} k WHERE k.measure = %s)",
+            [Campaign.Measure.WINDOW],
         )
         written = max(cursor.rowcount, 0)
         not_null = ", ".join(
@@ -607,6 +627,7 @@ def _daily_rewrite(full: list[_Job], partial: list[_Job], until: datetime.date) 
     marks = [
         (j.campaign.pk, u, scheme, _d(first), _d(last))
         for j in partial
+        if not j.campaign.is_stock
         for u, first, last in j.ranges()
         for scheme in Scheme.values
     ]
@@ -719,7 +740,9 @@ def _jobs_table(partial: list[_Job]) -> tuple[str, list]:
 
 def _daily_apply(partial: list[_Job]) -> int:
     """PostgreSQL: adds engine_delta's entry-day counts to the daily rows of the partial jobs (one MERGE: a row
-    moved to zero is deleted, as a full count would not have it; a new day is inserted). Returns the rows written."""
+    moved to zero is deleted, as a full count would not have it; a new day is inserted). Only the window
+    campaigns have a daily series. Returns the rows written."""
+    partial = [j for j in partial if not j.campaign.is_stock]
     if not partial:
         return 0
     n = _names()
@@ -902,11 +925,16 @@ def _session_lock(campaign_ids: Iterable[int], *, unlock: bool = False) -> None:
 def _growth_sums(full: list[_Job], partial: list[_Job], table: str | None = None) -> dict[tuple[int, int, str], dict]:
     """{(campaign, unit, scheme): {enrolled, new, resumed}} summed from the daily rows just written (the same
     filter as the live count): every unit of the full campaigns, the marked units of the partial ones. `table`:
-    the daily table being built, when it is not the live one yet."""
+    a table of every campaign's day counts (DAILY_ALL), instead of the live one, which holds the window campaigns'
+    only: without it the campaigns on the stock are counted from the enrollments (`_growth_direct`)."""
     n = _names()
+    out: dict[tuple[int, int, str], dict] = {}
     if table is not None:
         n["daily"] = table
-    out: dict[tuple[int, int, str], dict] = {}
+    else:
+        out = _growth_direct([j for j in full + partial if j.campaign.is_stock])
+        full = [j for j in full if not j.campaign.is_stock]
+        partial = [j for j in partial if not j.campaign.is_stock]
     queries = []
     if full:
         ids = [j.campaign.pk for j in full]
@@ -926,6 +954,44 @@ def _growth_sums(full: list[_Job], partial: list[_Job], table: str | None = None
             f"SELECT campaign_id, unit_id, scheme, SUM({n['count']}), SUM(new) FROM {n['daily']} "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
             f"WHERE {where} GROUP BY campaign_id, unit_id, scheme",
             params,
+        ):
+            out[(campaign_id, unit_id, scheme)] = {"enrolled": enrolled, "new": new, "resumed": enrolled - new}
+    return out
+
+
+def _growth_direct(jobs: list[_Job]) -> dict[tuple[int, int, str], dict]:
+    """`_growth_sums` of campaigns whose daily series is not stored (those on the stock): enrolled, new and resumed
+    per (campaign, unit, scheme) counted from the enrollments of the window up to the as-of date, every unit of
+    the province for a full job, the marked units for a partial one, in one grouped query per kind of job."""
+    n = _names()
+    out: dict[tuple[int, int, str], dict] = {}
+    whole = [
+        (j.campaign.pk, j.campaign.province_id, _d(j.campaign.start_date), _d(j.last)) for j in jobs if j.units is None
+    ]
+    units = [
+        (j.campaign.pk, u, _d(j.campaign.start_date), _d(j.last))
+        for j in jobs
+        if j.units is not None
+        for u in sorted(j.units)
+    ]
+    queries = []
+    if whole:
+        p, params = _values(whole, ("campaign_id", "province_id", "first_day", "last_day"))
+        queries.append(
+            (
+                f"INNER JOIN {n['district']} d ON d.id = e.unit_id INNER JOIN {p} p ON p.province_id = d.province_id",  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+                params,
+            )
+        )
+    if units:
+        p, params = _values(units, ("campaign_id", "unit_id", "first_day", "last_day"))
+        queries.append((f"INNER JOIN {p} p ON p.unit_id = e.unit_id", params))  # noqa: S608 # nosec B608 - a derived table of placeholders
+    for join, params in queries:
+        for campaign_id, unit_id, scheme, enrolled, new in _sql(
+            f"SELECT p.campaign_id, e.unit_id, e.scheme, COUNT(*), SUM(CASE WHEN e.kind = %s THEN 1 ELSE 0 END) "  # noqa: S608 # nosec B608 - names from the models' _meta, quoted; every value is a %s parameter
+            f"FROM {n['enrollment']} e {join} WHERE e.kind IN (%s, %s) AND e.enrolled_on >= p.first_day "
+            f"AND e.enrolled_on <= p.last_day GROUP BY p.campaign_id, e.unit_id, e.scheme",
+            [EnrollmentKind.NEW, *params, *GROWTH_KINDS],
         ):
             out[(campaign_id, unit_id, scheme)] = {"enrolled": enrolled, "new": new, "resumed": enrolled - new}
     return out
@@ -1532,7 +1598,7 @@ def snapshot_rebuild(
             _report_progress(run, 1, run.steps_total, on_progress)
             built = full if in_sql else full + partial
             stock = concurrent.result() if concurrent is not None else None
-            rows = _figures_for_jobs(full, [] if in_sql else partial, BUILD_TABLE if swap else None, deltas, stock)
+            rows = _figures_for_jobs(full, [] if in_sql else partial, DAILY_ALL if swap else None, deltas, stock)
             _report_progress(run, 2, run.steps_total, on_progress)
 
             _totals_delete(full, [] if in_sql else partial)

@@ -187,7 +187,8 @@ class AttainmentTotal(models.Model):
 
 
 class AttainmentDaily(models.Model):
-    """The daily series the charts draw: new + resumed enrollments per campaign × unit × scheme × day."""
+    """The daily series the charts draw: new + resumed enrollments per campaign × unit × scheme × day, for the window
+    campaigns only (an annual plan on the stock draws no series; its growth is counted from the enrollments)."""
 
     # No database foreign keys (db_constraint=False): the engine writes these rows itself, from enrollments whose
     # unit and campaign exist, inside its locked transaction; PostgreSQL's deferred checks of half a million rows
