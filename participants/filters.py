@@ -91,11 +91,17 @@ class EnrollmentFilter(django_filters.FilterSet):
         input_formats=DATE_INPUT_FORMATS,
         widget=DateInput(),
     )
+    covered_on = django_filters.DateFilter(
+        label=_("Covered on"),
+        method="filter_covered_on",
+        input_formats=DATE_INPUT_FORMATS,
+        widget=DateInput(),
+    )
     unit = django_filters.ModelChoiceFilter(queryset=_units, label=_("Unit"))
     commune = django_filters.ModelChoiceFilter(queryset=_communes, label=_("Commune"))
     scheme = django_filters.ChoiceFilter(choices=Scheme.choices, label=_("Scheme"))
     kind = django_filters.ChoiceFilter(
-        choices=[(KIND_GROWTH, _("New or resumed (counted in campaigns)")), *EnrollmentKind.choices],
+        choices=[(KIND_GROWTH, _("New or resumed (campaign growth)")), *EnrollmentKind.choices],
         label=_("Kind"),
         method="filter_kind",
     )
@@ -114,6 +120,11 @@ class EnrollmentFilter(django_filters.FilterSet):
         for f in self.form.fields.values():
             css = "form-select form-select-sm" if isinstance(f.widget, forms.Select) else "form-control form-control-sm"
             f.widget.attrs.setdefault("class", css)
+
+    def filter_covered_on(self, queryset, name, value):
+        """The enrollments whose coverage includes that day (coverage_end is the first day no longer covered): an
+        annual plan's people on the stock."""
+        return queryset.filter(coverage_start__lte=value, coverage_end__gt=value)
 
     def filter_kind(self, queryset, name, value):
         if value == KIND_GROWTH:

@@ -165,18 +165,19 @@ def _scheme_labels():
     return {value: str(label) for value, label in Scheme.choices}
 
 
-def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, agent=None):
+def enrollment_list_url(*, campaign, as_of, unit=None, scheme=None, commune=None, agent=None, stock=False):
     """The participants app's enrollment list filtered to the records behind a figure (its filters: the window's
-    dates, unit, commune, scheme, agent, and new or resumed only, as the figures count)."""
+    dates and new or resumed only, as the growth figures count; with `stock`, an annual plan's people on the stock,
+    the enrollments covering its day; and unit, commune, scheme, agent)."""
     try:
         base = reverse("participants:enrollment_list")
     except NoReverseMatch:
         return None
-    params = {
-        "enrolled_from": campaign.start_date.isoformat(),
-        "enrolled_to": min(as_of, campaign.end_date).isoformat(),
-        "kind": KIND_GROWTH,
-    }
+    day = min(as_of, campaign.end_date).isoformat()
+    if stock:
+        params = {"covered_on": day}
+    else:
+        params = {"enrolled_from": campaign.start_date.isoformat(), "enrolled_to": day, "kind": KIND_GROWTH}
     for key, value in (
         ("unit", unit.pk if unit else None),
         ("scheme", scheme),
@@ -405,7 +406,7 @@ def campaign_dashboard(request, slug):
         "bar_charts": fragments["bar_charts"],
         "own_unit": own_unit,
         "can_recompute": role == ROLE_ADMIN,
-        "enrollments_url": enrollment_list_url(campaign=campaign, as_of=as_of, unit=own_unit),
+        "enrollments_url": enrollment_list_url(campaign=campaign, as_of=as_of, unit=own_unit, stock=campaign.is_stock),
         "breakdown_html": breakdown_html(_breakdown_context(request.user, campaign, as_of, unit=own_unit)),
     }
     return render(request, "reports/campaign_dashboard.html", context)
@@ -444,7 +445,9 @@ def unit_detail(request, slug, code):
             else None
         )
     for r in rows:
-        r.enrollments_url = enrollment_list_url(campaign=campaign, as_of=as_of, unit=unit, scheme=r.scheme)
+        r.enrollments_url = enrollment_list_url(
+            campaign=campaign, as_of=as_of, unit=unit, scheme=r.scheme, stock=campaign.is_stock
+        )
     context = {
         "campaign": campaign,
         "unit": unit,

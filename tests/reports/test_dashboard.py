@@ -226,3 +226,20 @@ def test_the_progress_partial_polls_while_a_run_is_going(client, admin_user, for
     assert "40%" in body and 'hx-trigger="every 1s"' in body
     client.force_login(foreign_admin_user)
     assert client.get(reverse("reports:run_progress", kwargs={"pk": run.pk})).status_code == 404
+
+
+def test_an_annual_plans_figures_link_to_the_people_covered_on_its_day(client, manager_user, stock_campaign, unit):
+    """A plan on the stock counts the people covered on its as-of date (renewals included), not the window's new
+    and resumed entries: the list behind its figures holds exactly those."""
+    engine.snapshot_rebuild(campaigns=[stock_campaign], as_of=D(2024, 10, 15))
+    client.force_login(manager_user)
+    dashboard = client.get(reverse("reports:campaign_dashboard", kwargs={"slug": stock_campaign.slug}))
+    page = client.get(reverse("reports:unit_detail", kwargs={"slug": stock_campaign.slug, "code": unit.code}))
+    figure = next(r for r in page.context["rows"] if r.scheme == Scheme.VSI)
+    province = AttainmentTotal.objects.get(campaign=stock_campaign, unit=None, scheme=Scheme.VSI)
+    assert figure.active == 4  # p1, p2's first year, 1/10 (one month), 5/10 (three months)
+    for url, count in ((dashboard.context["enrollments_url"], province.active), (figure.enrollments_url, 4)):
+        assert "covered_on=2024-10-15" in url
+        listing = client.get(url)
+        assert listing.status_code == 200
+        assert listing.context["filter"].qs.count() == count, url
