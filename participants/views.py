@@ -35,7 +35,7 @@ from participants.services import (
     participant_upsert,
     si_number_normalise,
 )
-from participants.tables import EnrollmentTable, SafeTableExport
+from participants.tables import EnrollmentTable, KeysFirstQuerysetData, SafeTableExport
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,8 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
     table_class = EnrollmentTable
     filterset_class = EnrollmentFilter
     template_name = "participants/enrollment_list.html"
-    paginate_by = 50
+    # The table paginates (django-tables2); ListView's own pagination would count the rows a second time.
+    table_pagination = {"per_page": 50}
     export_class = SafeTableExport
     export_formats = ("csv", "xlsx")
     export_name = "enrollments"
@@ -220,6 +221,9 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
 
     def get_queryset(self):
         return selectors.enrollment_list(user=self.request.user)
+
+    def get_table_data(self):
+        return KeysFirstQuerysetData(super().get_table_data(), seek_field="enrolled_on")
 
     def get_table_kwargs(self):
         scope = scope_of(self.request.user)
