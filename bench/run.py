@@ -621,6 +621,30 @@ def measure_pages(results: list, users: dict, campaigns, requests: int, budget_s
             )
             if label == "dashboard" and before is not None and campaign == campaigns[0]:
                 results.append(page_transfer(url, body))
+    # The enrollment list a province's manager opens (no threshold in the issue; measured so that it cannot slide):
+    # its first page as it opens, and the records behind a peak campaign's figures.
+    window = next((c for c in campaigns if not c.is_stock), campaigns[0])
+    for variant, params in (
+        ("first page", ""),
+        (
+            "behind a campaign's figures",
+            f"?enrolled_from={window.start_date}&enrolled_to={window.end_date}&kind=growth",
+        ),
+    ):
+        url = reverse("participants:enrollment_list") + params
+        with Timer() as t:
+            samples, query_count, body = _client_times(client, url, min(requests, 20), budget_s)
+        q = _quantiles(samples)
+        results.append(
+            row(
+                f"enrollment list, {variant}, median / p95",
+                f"{q['median_ms']} / {q['p95_ms']}",
+                unit="ms",
+                peak_mb=t.peak_mb,
+                rows=f"{query_count} queries, {len(body) / 1024:.0f} kB",
+                note=f"{url}, {q['n']} requests as the province's manager (50 rows a page, the total counted)",
+            )
+        )
 
 
 def page_transfer(url: str, body: bytes) -> dict:
