@@ -213,6 +213,15 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
                 request.GET["per_page"] = str(min(max(int(per_page), 1), MAX_PER_PAGE))
             except ValueError:
                 del request.GET["per_page"]
+        sort = request.GET.get("sort")
+        if sort is not None:
+            # django-tables2 reads ?sort= as accessors (a dotted name as a path): only the table's columns reach it.
+            request.GET = request.GET.copy()
+            columns = [name for name in sort.split(",") if name.strip().lstrip("-") in EnrollmentTable.base_columns]
+            if columns:
+                request.GET["sort"] = ",".join(name.strip() for name in columns)
+            else:
+                del request.GET["sort"]
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
