@@ -7,17 +7,19 @@ from django_tables2 import SingleTableMixin
 from audit.filters import AuditEventFilter
 from audit.models import AuditEvent
 from audit.tables import AuditEventTable
+from config.tables import TableColumnsSortMixin
 from districts.scoping import ROLE_ADMIN, role_of, scope_queryset
 
 
 @method_decorator(never_cache, name="dispatch")
-class AuditEventListView(SingleTableMixin, FilterView):
+class AuditEventListView(TableColumnsSortMixin, SingleTableMixin, FilterView):
     """The audit trail of the admin's province (everything for a superuser), newest first, with filters."""
 
     table_class = AuditEventTable
     filterset_class = AuditEventFilter
     template_name = "audit/event_list.html"
-    paginate_by = 50
+    # The table paginates (django-tables2); ListView's own pagination would count the rows a second time.
+    table_pagination = {"per_page": 50}
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:

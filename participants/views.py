@@ -23,6 +23,7 @@ from django_filters.views import FilterView
 from django_tables2 import SingleTableMixin
 from django_tables2.export import ExportMixin
 
+from config.tables import TableColumnsSortMixin
 from districts.scoping import ROLE_ADMIN, ROLE_MANAGER, ROLE_STAFF, role_of, scope_of, visible_communes, visible_units
 from participants import importing, selectors
 from participants.filters import EnrollmentFilter, search_redirect
@@ -193,7 +194,7 @@ def unit_communes(request):
 
 
 @method_decorator(login_required, name="dispatch")
-class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
+class EnrollmentListView(TableColumnsSortMixin, ExportMixin, SingleTableMixin, FilterView):
     table_class = EnrollmentTable
     filterset_class = EnrollmentFilter
     template_name = "participants/enrollment_list.html"
@@ -213,15 +214,6 @@ class EnrollmentListView(ExportMixin, SingleTableMixin, FilterView):
                 request.GET["per_page"] = str(min(max(int(per_page), 1), MAX_PER_PAGE))
             except ValueError:
                 del request.GET["per_page"]
-        sort = request.GET.get("sort")
-        if sort is not None:
-            # django-tables2 reads ?sort= as accessors (a dotted name as a path): only the table's columns reach it.
-            request.GET = request.GET.copy()
-            columns = [name for name in sort.split(",") if name.strip().lstrip("-") in EnrollmentTable.base_columns]
-            if columns:
-                request.GET["sort"] = ",".join(name.strip() for name in columns)
-            else:
-                del request.GET["sort"]
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):

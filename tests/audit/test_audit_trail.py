@@ -240,3 +240,17 @@ def test_confirming_a_target_import_is_recorded_as_an_import(client, admin_user,
     client.post(reverse("campaigns:target_import_preview", args=[campaign.slug, pending.pk]))
     event = AuditEvent.objects.get(action=A.IMPORTED, user=admin_user, object_id=str(pending.pk))
     assert event.detail == "applied"
+
+
+def test_the_audit_page_takes_only_its_own_columns_as_a_sort_and_counts_once(client, admin_user, recwarn):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(admin_user)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("audit:event_list"), {"sort": "٢0.3٢.,-at"})
+    assert response.status_code == 200
+    assert response.context["table"].order_by == ("-at",)
+    assert not [w for w in recwarn if "accessor" in str(w.message)]
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(*)" in q["sql"] and "audit_auditevent" in q["sql"]]
+    assert len(counts) == 1, counts
