@@ -126,15 +126,22 @@ def test_the_table_sorts_by_a_column(staff_client, data):
     assert page.index("Bình Hai Mươi") < page.index("An Mười Ba")
 
 
-def test_the_table_paginates(staff_client, unit, commune):
-    for i in range(55):
+def _many(count, *, unit, commune, days, user=None, schemes=("vsi",), names=None):
+    """`count` enrollments over `days` days from 1/1/2024, many on the same day, alternating `schemes`."""
+    for i in range(count):
         record(
-            ParticipantFactory(full_name=f"Người Số {i:02d}"),
+            ParticipantFactory(full_name=(names or "Người Số {i:02d}").format(i=i, k=i % 4)),
             unit=unit,
             commune=commune,
             start=D(2024, 1, 1),
-            enrolled_on=D(2024, 1, 1) + datetime.timedelta(days=i % 20),
+            enrolled_on=D(2024, 1, 1) + datetime.timedelta(days=i % days),
+            user=user,
+            scheme=schemes[i % len(schemes)],
         )
+
+
+def test_the_table_paginates(staff_client, unit, commune):
+    _many(55, unit=unit, commune=commune, days=20)
     first = staff_client.get(reverse(LIST))
     assert len(first.context["table"].page.object_list) == 50
     second = staff_client.get(reverse(LIST), {"page": 2})
@@ -251,15 +258,7 @@ def test_a_page_reads_its_keys_first_then_joins_only_its_own_rows(staff_client, 
     """At 10 million enrollments a province's list joined its ~300,000 rows to their people, communes and agents
     before keeping 50 (3.9 s). The page's keys come first from the enrollments alone (filtered, sorted, sliced);
     only those rows are then read with what they show, in the same order as one query would give."""
-    for i in range(55):
-        record(
-            ParticipantFactory(full_name=f"Người Số {i:02d}"),
-            unit=unit,
-            commune=commune,
-            start=D(2024, 1, 1),
-            enrolled_on=D(2024, 1, 1) + datetime.timedelta(days=i % 20),
-            user=staff_user,
-        )
+    _many(55, unit=unit, commune=commune, days=20, user=staff_user)
     with CaptureQueriesContext(connection) as queries:
         second = staff_client.get(reverse(LIST), {"page": 2, "sort": "-enrolled_on"})
     limited = [
@@ -282,16 +281,7 @@ def test_every_page_of_every_sort_shows_each_row_once_in_one_order(staff_client,
     page's last date only; together the pages are every row once, in the order one query would give."""
     from participants.models import Enrollment
 
-    for i in range(23):
-        record(
-            ParticipantFactory(full_name=f"Người {i % 4}"),
-            unit=unit,
-            commune=commune,
-            start=D(2024, 1, 1),
-            enrolled_on=D(2024, 1, 1) + datetime.timedelta(days=i % 3),
-            user=staff_user,
-            scheme="vsi" if i % 2 else "hi_family",
-        )
+    _many(23, unit=unit, commune=commune, days=3, user=staff_user, schemes=("hi_family", "vsi"), names="Người {k}")
     seen = []
     for page in (1, 2, 3):
         response = staff_client.get(reverse(LIST), {"page": page, "per_page": 10, "sort": sort})
